@@ -1,0 +1,89 @@
+// Per-call state: the deadline and the metadata that travel with a call.
+#ifndef MICRO_CONTEXT_H_
+#define MICRO_CONTEXT_H_
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace micro {
+
+// Call metadata. Keys are lower-case ASCII letters, digits and `-_.`; they may
+// not start with `micro-` or `nats-` (reserved for the protocol). Values are
+// printable ASCII (space to `~`). See docs/PROTOCOL.md.
+using Metadata = std::multimap<std::string, std::string>;
+
+// OK if `key` and `value` may be sent as metadata, else INVALID_ARGUMENT
+// naming the offending key.
+absl::Status ValidateMetadata(std::string_view key, std::string_view value);
+
+// The caller's side of one call. Not thread-safe; one context per call, and it
+// must outlive the call (for async calls: until the completion runs).
+class ClientContext {
+ public:
+  ClientContext() = default;
+  ClientContext(const ClientContext&) = delete;
+  ClientContext& operator=(const ClientContext&) = delete;
+
+  // The call fails with DEADLINE_EXCEEDED if no reply arrives by `deadline`.
+  // The remaining time travels to the server. Without a deadline the client's
+  // `ClientOptions::default_timeout` applies.
+  void set_deadline(absl::Time deadline) { deadline_ = deadline; }
+  void set_timeout(absl::Duration timeout) { deadline_ = absl::Now() + timeout; }
+  absl::Time deadline() const { return deadline_; }
+
+  // Adds request metadata. Keys are lower-cased; an invalid key or value
+  // makes the call fail with INVALID_ARGUMENT before anything is sent.
+  void AddMetadata(std::string_view key, std::string_view value);
+  const Metadata& metadata() const { return metadata_; }
+
+  // Metadata the server attached to its reply; filled when the call completes.
+  const Metadata& response_metadata() const { return response_metadata_; }
+  Metadata* mutable_response_metadata() { return &response_metadata_; }
+
+ private:
+  absl::Time deadline_ = absl::InfiniteFuture();
+  Metadata metadata_;
+  Metadata response_metadata_;
+};
+
+// The handler's side of one call. Handlers may construct one in unit tests.
+class ServerContext {
+ public:
+  ServerContext(std::string method, absl::Time deadline, Metadata client_metadata)
+      : method_(std::move(method)),
+        deadline_(deadline),
+        client_metadata_(std::move(client_metadata)) {}
+  ServerContext(const ServerContext&) = delete;
+  ServerContext& operator=(const ServerContext&) = delete;
+
+  // The full method name, `package.Service.Method`.
+  const std::string& method() const { return method_; }
+
+  // When the caller stops waiting (InfiniteFuture if it sent no timeout). Work
+  // past this point is wasted: the reply will be discarded.
+  absl::Time deadline() const { return deadline_; }
+  bool IsExpired() const { return absl::Now() >= deadline_; }
+
+  // Request metadata, keys lower-cased.
+  const Metadata& client_metadata() const { return client_metadata_; }
+
+  // Adds metadata to the reply, sent with success and error replies alike.
+  // Invalid entries are dropped and reported as an INTERNAL error of the call.
+  void AddResponseMetadata(std::string_view key, std::string_view value);
+  const Metadata& response_metadata() const { return response_metadata_; }
+
+ private:
+  std::string method_;
+  absl::Time deadline_;
+  Metadata client_metadata_;
+  Metadata response_metadata_;
+};
+
+}  // namespace micro
+
+#endif  // MICRO_CONTEXT_H_

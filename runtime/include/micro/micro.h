@@ -1,0 +1,13 @@
+// Everything a user of generated code needs, in one include.
+#ifndef MICRO_MICRO_H_
+#define MICRO_MICRO_H_
+
+#include "micro/client.h"
+#include "micro/codec.h"
+#include "micro/context.h"
+#include "micro/executor.h"
+#include "micro/server.h"
+#include "micro/service.h"
+#include "micro/transport.h"
+
+#endif  // MICRO_MICRO_H_

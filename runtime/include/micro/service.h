@@ -1,0 +1,60 @@
+// The description of a service that generated code hands to the runtime: its
+// methods, their message types, and the functions that handle them.
+#ifndef MICRO_SERVICE_H_
+#define MICRO_SERVICE_H_
+
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "micro/context.h"
+
+namespace google::protobuf {
+class Message;
+}  // namespace google::protobuf
+
+namespace micro {
+
+enum class RpcKind { kUnary, kClientStreaming, kServerStreaming, kBidiStreaming };
+
+// Static facts about one RPC method, emitted by protoc-gen-micro.
+struct MethodInfo {
+  std::string_view service;  // Full proto service name, `package.Service`.
+  std::string_view name;     // Method name as written in the proto.
+  std::string_view subject;  // NATS subject of the endpoint, `package.Service.Method`.
+  RpcKind kind = RpcKind::kUnary;
+  bool idempotent = false;  // `option idempotency_level` is IDEMPOTENT or NO_SIDE_EFFECTS.
+};
+
+// Handles one unary call: `request` is decoded, `response` is empty and is
+// sent if the returned status is OK. Called on a server executor thread.
+using UnaryHandler = std::function<absl::Status(
+    ServerContext* context, const google::protobuf::Message& request,
+    google::protobuf::Message* response)>;
+
+struct EndpointDefinition {
+  const MethodInfo* method = nullptr;
+  // Default instances of the request and response types; they outlive the
+  // process (generated code passes `T::default_instance()`).
+  const google::protobuf::Message* request_prototype = nullptr;
+  const google::protobuf::Message* response_prototype = nullptr;
+  UnaryHandler unary;
+};
+
+struct ServiceDefinition {
+  std::string_view name;  // Full proto service name, `package.Service`.
+  std::vector<EndpointDefinition> endpoints;
+};
+
+// Base of every generated handler interface, so servers can accept any of them.
+class Service {
+ public:
+  virtual ~Service() = default;
+  // The service's endpoints, bound to this object.
+  virtual ServiceDefinition Definition() = 0;
+};
+
+}  // namespace micro
+
+#endif  // MICRO_SERVICE_H_

@@ -1,0 +1,101 @@
+// The transport moves bytes between processes over a NATS connection: plain
+// publish and subscribe, and requests whose replies are multiplexed on one
+// inbox subscription per transport (no thread or subscription per call).
+// Subjects, headers and reply routing are specified in docs/PROTOCOL.md.
+#ifndef MICRO_TRANSPORT_H_
+#define MICRO_TRANSPORT_H_
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace micro {
+
+// NATS message headers. Keys are case-sensitive on the wire.
+using Headers = std::multimap<std::string, std::string>;
+
+// One NATS message as the transport sends and delivers it.
+struct WireMessage {
+  std::string subject;
+  std::string reply;  // Empty when the sender expects no reply.
+  Headers headers;
+  std::string data;
+};
+
+// `$NATS_URL` if set and non-empty, else `nats://127.0.0.1:4222`.
+std::string DefaultNatsUrl();
+
+struct TransportOptions {
+  // One or more server URLs, separated by commas.
+  std::string url = DefaultNatsUrl();
+  // Connection name, shown by the nats-server monitoring endpoints.
+  std::string name;
+  // How long Connect waits for the first server to answer.
+  absl::Duration connect_timeout = absl::Seconds(2);
+  // Reconnection after a lost connection: attempts (-1 for ever) and the wait
+  // between attempts to the same server.
+  int max_reconnect_attempts = 60;
+  absl::Duration reconnect_wait = absl::Seconds(1);
+};
+
+// An active subscription. Destroying it unsubscribes; once the destructor
+// returns, the handler is not running and will not be called again.
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+};
+
+// Called for each message of a subscription, one message at a time, on a
+// thread of the NATS library. It must not block: hand work to an Executor.
+using MessageHandler = absl::AnyInvocable<void(WireMessage)>;
+
+// Called exactly once with the reply to a request or the reason there is none:
+// UNAVAILABLE when no subscriber listens on the subject or the connection is
+// lost, DEADLINE_EXCEEDED when the deadline passes first, CANCELLED when the
+// transport is destroyed first. Runs on a NATS library or transport thread,
+// or on the calling thread if the request fails to be sent: it must not block.
+using ReplyHandler = absl::AnyInvocable<void(absl::StatusOr<WireMessage>) &&>;
+
+// A connection to a NATS server (or cluster). Thread-safe. Every Subscription
+// and every pending request must end before the transport is destroyed;
+// pending requests still open at destruction complete with CANCELLED.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  // Publishes `message` (its `reply` is sent as is). Written to the socket
+  // before returning, so replies do not wait for a background flush.
+  // RESOURCE_EXHAUSTED if it exceeds the server's max payload, UNAVAILABLE if
+  // the connection is closed, INVALID_ARGUMENT for an invalid subject.
+  virtual absl::Status Publish(const WireMessage& message) = 0;
+
+  // Publishes `request` with a reply subject on the transport's shared inbox
+  // (any `reply` set in it is ignored) and calls `on_reply` with the first
+  // reply, or with an error as documented on ReplyHandler.
+  virtual void Request(const WireMessage& request, absl::Time deadline, ReplyHandler on_reply) = 0;
+
+  // Subscribes to `subject` (NATS wildcards allowed), as a member of
+  // `queue_group` unless it is empty. INVALID_ARGUMENT for an invalid subject
+  // or queue group, UNAVAILABLE if the connection is closed.
+  virtual absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(const std::string& subject,
+                                                                  const std::string& queue_group,
+                                                                  MessageHandler on_message) = 0;
+
+  // The largest message (headers and data) the connected server accepts.
+  virtual size_t MaxPayload() const = 0;
+};
+
+// Connects to NATS. UNAVAILABLE, with the server's reason, if no server of
+// `options.url` can be reached within `options.connect_timeout`;
+// INVALID_ARGUMENT for a malformed URL.
+absl::StatusOr<std::shared_ptr<Transport>> ConnectNats(const TransportOptions& options = {});
+
+}  // namespace micro
+
+#endif  // MICRO_TRANSPORT_H_
