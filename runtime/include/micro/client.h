@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "micro/codec.h"
 #include "micro/context.h"
 #include "micro/executor.h"
 #include "micro/service.h"
@@ -68,8 +69,7 @@ class Client {
   // The future form of AsyncCall: the response (or error) by value. Only
   // `context` must outlive the call.
   template <typename Response>
-  std::future<absl::StatusOr<Response>> CallFuture(ClientContext* context,
-                                                   const MethodInfo& method,
+  std::future<absl::StatusOr<Response>> CallFuture(ClientContext* context, const MethodInfo& method,
                                                    const google::protobuf::Message& request) {
     auto promise = std::make_shared<std::promise<absl::StatusOr<Response>>>();
     auto response = std::make_shared<Response>();

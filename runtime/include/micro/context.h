@@ -73,7 +73,7 @@ class ServerContext {
   const Metadata& client_metadata() const { return client_metadata_; }
 
   // Adds metadata to the reply, sent with success and error replies alike.
-  // Invalid entries are dropped and reported as an INTERNAL error of the call.
+  // An invalid key or value turns the reply into an INTERNAL error naming it.
   void AddResponseMetadata(std::string_view key, std::string_view value);
   const Metadata& response_metadata() const { return response_metadata_; }
 

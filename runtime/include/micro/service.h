@@ -29,9 +29,9 @@ struct MethodInfo {
 
 // Handles one unary call: `request` is decoded, `response` is empty and is
 // sent if the returned status is OK. Called on a server executor thread.
-using UnaryHandler = std::function<absl::Status(
-    ServerContext* context, const google::protobuf::Message& request,
-    google::protobuf::Message* response)>;
+using UnaryHandler =
+    std::function<absl::Status(ServerContext* context, const google::protobuf::Message& request,
+                               google::protobuf::Message* response)>;
 
 struct EndpointDefinition {
   const MethodInfo* method = nullptr;

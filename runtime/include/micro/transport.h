@@ -81,8 +81,10 @@ class Transport {
   virtual void Request(const WireMessage& request, absl::Time deadline, ReplyHandler on_reply) = 0;
 
   // Subscribes to `subject` (NATS wildcards allowed), as a member of
-  // `queue_group` unless it is empty. INVALID_ARGUMENT for an invalid subject
-  // or queue group, UNAVAILABLE if the connection is closed.
+  // `queue_group` unless it is empty. Returns once the server has registered
+  // the subscription, so a message published afterwards from any connection
+  // reaches it. INVALID_ARGUMENT for an invalid subject or queue group,
+  // UNAVAILABLE if the connection is closed or the server does not confirm.
   virtual absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(const std::string& subject,
                                                                   const std::string& queue_group,
                                                                   MessageHandler on_message) = 0;

@@ -1,0 +1,49 @@
+// Command-line handling shared by the example binaries: every example takes
+// `--nats <url>` (default: $NATS_URL, else nats://127.0.0.1:4222).
+#ifndef MICRO_EXAMPLES_COMMON_FLAGS_H_
+#define MICRO_EXAMPLES_COMMON_FLAGS_H_
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "micro/transport.h"
+
+namespace micro::examples {
+
+// Parses `--name value` and `--name=value` pairs. Exits with a usage message
+// on a flag not in `defaults` or a flag without a value.
+inline std::map<std::string, std::string> ParseFlags(int argc, char** argv,
+                                                     std::map<std::string, std::string> defaults) {
+  defaults.emplace("nats", DefaultNatsUrl());
+  auto usage = [&](std::string_view problem) {
+    std::fprintf(stderr, "%s: %.*s\nflags:", argv[0], static_cast<int>(problem.size()),
+                 problem.data());
+    for (const auto& [name, value] : defaults) {
+      std::fprintf(stderr, " --%s <value, default '%s'>", name.c_str(), value.c_str());
+    }
+    std::fprintf(stderr, "\n");
+    std::exit(2);
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg.substr(0, 2) != "--") usage(std::string("unexpected argument ") + argv[i]);
+    arg.remove_prefix(2);
+    std::string name(arg.substr(0, arg.find('=')));
+    if (!defaults.contains(name)) usage("unknown flag --" + name);
+    if (arg.find('=') != std::string_view::npos) {
+      defaults[name] = std::string(arg.substr(arg.find('=') + 1));
+    } else if (i + 1 < argc) {
+      defaults[name] = argv[++i];
+    } else {
+      usage("flag --" + name + " needs a value");
+    }
+  }
+  return defaults;
+}
+
+}  // namespace micro::examples
+
+#endif  // MICRO_EXAMPLES_COMMON_FLAGS_H_

@@ -1,0 +1,31 @@
+// Calls helloworld.Greeter.SayHello once and prints the reply.
+#include <cstdio>
+
+#include "common/flags.h"
+#include "helloworld/greeter.micro.h"
+
+int main(int argc, char** argv) {
+  auto flags = micro::examples::ParseFlags(argc, argv, {{"name", "world"}, {"timeout_ms", "2000"}});
+  micro::TransportOptions options;
+  options.url = flags["nats"];
+  options.name = "greeter_client";
+  auto transport = micro::ConnectNats(options);
+  if (!transport.ok()) {
+    std::fprintf(stderr, "greeter_client: %s\n", transport.status().ToString().c_str());
+    return 1;
+  }
+  auto stub = helloworld::Greeter::NewStub(std::make_shared<micro::Client>(*transport));
+
+  micro::ClientContext context;
+  context.set_timeout(absl::Milliseconds(std::atoi(flags["timeout_ms"].c_str())));
+  helloworld::HelloRequest request;
+  request.set_name(flags["name"]);
+  helloworld::HelloReply reply;
+  absl::Status status = stub->SayHello(&context, request, &reply);
+  if (!status.ok()) {
+    std::fprintf(stderr, "greeter_client: SayHello failed: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  std::printf("%s\n", reply.message().c_str());
+  return 0;
+}

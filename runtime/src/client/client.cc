@@ -1,0 +1,141 @@
+#include "micro/client.h"
+
+#include <google/protobuf/message.h>
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "micro/codec.h"
+#include "protocol/wire.h"
+#include "util/in_flight.h"
+#include "util/strings.h"
+
+namespace micro {
+namespace {
+
+constexpr int kDefaultCallbackThreads = 2;
+
+// Turns the transport's outcome into the call's status and decoded response.
+absl::Status FinishCall(absl::StatusOr<WireMessage> reply, ClientContext* context,
+                        google::protobuf::Message* response) {
+  if (!reply.ok()) return reply.status();
+  *context->mutable_response_metadata() = protocol::ExtractMetadata(reply->headers);
+  if (absl::Status status = protocol::DecodeReplyStatus(reply->headers); !status.ok()) {
+    return status;
+  }
+  std::string_view content_type =
+      protocol::HeaderValue(reply->headers, protocol::kContentTypeHeader);
+  const Codec* codec = FindCodec(content_type);
+  if (codec == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("reply has unsupported content type '", internal::ToAbsl(content_type), "'"));
+  }
+  if (absl::Status status = codec->Decode(reply->data, response); !status.ok()) {
+    return absl::InternalError(absl::StrCat("malformed reply: ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+class Client::Impl {
+ public:
+  Impl(std::shared_ptr<Transport> transport, ClientOptions options)
+      : transport_(std::move(transport)), options_(std::move(options)) {
+    codec_ = FindCodec(options_.content_type);
+    if (options_.callback_executor == nullptr) {
+      options_.callback_executor = NewThreadPoolExecutor(kDefaultCallbackThreads);
+    }
+  }
+
+  ~Impl() { in_flight_.WaitUntilIdle(); }
+
+  // Sends the request; `on_reply` runs once, on a transport thread.
+  void Start(ClientContext* context, const MethodInfo& method,
+             const google::protobuf::Message& request, ReplyHandler on_reply) {
+    absl::StatusOr<WireMessage> message = Encode(context, method, request);
+    if (!message.ok()) {
+      std::move(on_reply)(message.status());
+      return;
+    }
+    transport_->Request(*message, Deadline(*context), std::move(on_reply));
+  }
+
+  // Async calls whose completion has not finished.
+  internal::InFlight& in_flight() { return in_flight_; }
+
+  Executor& callback_executor() { return *options_.callback_executor; }
+
+ private:
+  absl::Time Deadline(const ClientContext& context) const {
+    return context.deadline() != absl::InfiniteFuture() ? context.deadline()
+                                                        : absl::Now() + options_.default_timeout;
+  }
+
+  absl::StatusOr<WireMessage> Encode(ClientContext* context, const MethodInfo& method,
+                                     const google::protobuf::Message& request) const {
+    if (codec_ == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("client content type '", options_.content_type, "' has no codec"));
+    }
+    WireMessage message;
+    message.subject = std::string(method.subject);
+    absl::Status status =
+        protocol::EncodeRequestHeaders(codec_->ContentType(), Deadline(*context), absl::Now(),
+                                       context->metadata(), &message.headers);
+    if (status.ok()) status = codec_->Encode(request, &message.data);
+    if (!status.ok()) return status;
+    return message;
+  }
+
+  std::shared_ptr<Transport> transport_;
+  ClientOptions options_;
+  const Codec* codec_;
+  internal::InFlight in_flight_;
+};
+
+Client::Client(std::shared_ptr<Transport> transport, ClientOptions options)
+    : impl_(std::make_unique<Impl>(std::move(transport), std::move(options))) {}
+
+Client::~Client() = default;
+
+absl::Status Client::Call(ClientContext* context, const MethodInfo& method,
+                          const google::protobuf::Message& request,
+                          google::protobuf::Message* response) {
+  // Shared with the reply handler, which may still be returning when we wake.
+  struct Outcome {
+    absl::Notification done;
+    absl::StatusOr<WireMessage> reply;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  impl_->Start(context, method, request, [outcome](absl::StatusOr<WireMessage> reply) {
+    outcome->reply = std::move(reply);
+    outcome->done.Notify();
+  });
+  outcome->done.WaitForNotification();
+  return FinishCall(std::move(outcome->reply), context, response);
+}
+
+void Client::AsyncCall(ClientContext* context, const MethodInfo& method,
+                       const google::protobuf::Message& request,
+                       google::protobuf::Message* response, CallCallback on_done) {
+  impl_->in_flight().Start();
+  Impl* impl = impl_.get();
+  impl_->Start(
+      context, method, request,
+      [impl, context, response,
+       on_done = std::move(on_done)](absl::StatusOr<WireMessage> reply) mutable {
+        // Decoding and the user's code run on the executor, never on
+        // a NATS delivery thread.
+        impl->callback_executor().Schedule([impl, context, response, on_done = std::move(on_done),
+                                            reply = std::move(reply)]() mutable {
+          std::move(on_done)(FinishCall(std::move(reply), context, response));
+          impl->in_flight().Finish();
+        });
+      });
+}
+
+}  // namespace micro

@@ -1,0 +1,177 @@
+#include "protocol/wire.h"
+
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "util/strings.h"
+
+namespace micro::protocol {
+
+using internal::FromAbsl;
+using internal::ToAbsl;
+namespace {
+
+// Header values cannot hold line breaks; anything else printable survives.
+std::string SanitizeHeaderValue(std::string_view text) {
+  std::string out(text.substr(0, kMaxStatusMessageBytes));
+  for (char& c : out) {
+    if (c == '\r' || c == '\n' || c == '\0') c = ' ';
+  }
+  return out;
+}
+
+absl::Status AddMetadata(const Metadata& metadata, Headers* headers) {
+  for (const auto& [key, value] : metadata) {
+    if (absl::Status status = ValidateMetadata(key, value); !status.ok()) return status;
+    headers->emplace(key, value);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status EncodeRequestHeaders(std::string_view content_type, absl::Time deadline,
+                                  absl::Time now, const Metadata& metadata, Headers* headers) {
+  if (absl::Status status = AddMetadata(metadata, headers); !status.ok()) return status;
+  headers->emplace(kContentTypeHeader, content_type);
+  if (deadline != absl::InfiniteFuture()) {
+    int64_t nanos = absl::ToInt64Nanoseconds(deadline - now);
+    if (nanos <= 0) return absl::DeadlineExceededError("deadline passed before the call was sent");
+    headers->emplace(kTimeoutHeader, absl::StrCat(nanos));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RequestHeaders> DecodeRequestHeaders(const Headers& headers, absl::Time now) {
+  RequestHeaders request;
+  request.content_type = std::string(HeaderValue(headers, kContentTypeHeader));
+  if (auto it = headers.find(kTimeoutHeader); it != headers.end()) {
+    int64_t nanos = 0;
+    if (!absl::SimpleAtoi(it->second, &nanos) || nanos <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("malformed ", kTimeoutHeader, " header '", it->second,
+                       "': expected a positive number of nanoseconds"));
+    }
+    request.deadline = now + absl::Nanoseconds(nanos);
+  }
+  request.metadata = ExtractMetadata(headers);
+  return request;
+}
+
+absl::Status EncodeReplyHeaders(const absl::Status& status, std::string_view content_type,
+                                const Metadata& metadata, Headers* headers) {
+  if (absl::Status bad = AddMetadata(metadata, headers); !bad.ok()) {
+    return absl::InternalError(
+        absl::StrCat("handler set invalid response metadata: ", bad.message()));
+  }
+  headers->emplace(kContentTypeHeader, content_type);
+  if (!status.ok()) {
+    headers->emplace(kStatusHeader, absl::StrCat(static_cast<int>(status.code())));
+    headers->emplace(kServiceErrorCodeHeader, absl::StrCat(HttpCodeFromStatus(status.code())));
+    headers->emplace(kServiceErrorHeader, SanitizeHeaderValue(FromAbsl(status.message())));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecodeReplyStatus(const Headers& headers) {
+  std::string message(HeaderValue(headers, kServiceErrorHeader));
+  if (auto it = headers.find(kStatusHeader); it != headers.end()) {
+    int code = 0;
+    if (!absl::SimpleAtoi(it->second, &code) || code < 0 || code > 16) {
+      return absl::UnknownError(absl::StrCat("reply carries malformed ", kStatusHeader, " '",
+                                             it->second, "': ", message));
+    }
+    return absl::Status(static_cast<absl::StatusCode>(code), message);
+  }
+  if (auto it = headers.find(kServiceErrorCodeHeader); it != headers.end()) {
+    int http_code = 0;
+    if (!absl::SimpleAtoi(it->second, &http_code)) http_code = 500;
+    return absl::Status(StatusFromHttpCode(http_code), message);
+  }
+  return absl::OkStatus();
+}
+
+bool IsReservedKey(std::string_view key) {
+  absl::string_view k = ToAbsl(key);
+  return absl::StartsWithIgnoreCase(k, "micro-") || absl::StartsWithIgnoreCase(k, "nats-") ||
+         absl::EqualsIgnoreCase(k, kContentTypeHeader);
+}
+
+std::string_view HeaderValue(const Headers& headers, std::string_view key) {
+  auto it = headers.find(std::string(key));
+  return it == headers.end() ? std::string_view() : std::string_view(it->second);
+}
+
+Metadata ExtractMetadata(const Headers& headers) {
+  Metadata metadata;
+  for (const auto& [key, value] : headers) {
+    if (!IsReservedKey(key)) metadata.emplace(absl::AsciiStrToLower(key), value);
+  }
+  return metadata;
+}
+
+int HttpCodeFromStatus(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kCancelled:
+      return 499;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kAborted:
+      return 409;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kUnimplemented:
+      return 501;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 504;
+    default:
+      return 500;  // UNKNOWN, INTERNAL, DATA_LOSS.
+  }
+}
+
+absl::StatusCode StatusFromHttpCode(int http_code) {
+  switch (http_code) {
+    case 400:
+      return absl::StatusCode::kInvalidArgument;
+    case 401:
+      return absl::StatusCode::kUnauthenticated;
+    case 403:
+      return absl::StatusCode::kPermissionDenied;
+    case 404:
+      return absl::StatusCode::kNotFound;
+    case 408:
+    case 504:
+      return absl::StatusCode::kDeadlineExceeded;
+    case 409:
+      return absl::StatusCode::kAborted;
+    case 429:
+      return absl::StatusCode::kResourceExhausted;
+    case 499:
+      return absl::StatusCode::kCancelled;
+    case 501:
+      return absl::StatusCode::kUnimplemented;
+    case 503:
+      return absl::StatusCode::kUnavailable;
+    default:
+      return absl::StatusCode::kUnknown;
+  }
+}
+
+}  // namespace micro::protocol

@@ -1,0 +1,71 @@
+// The unary call protocol of docs/PROTOCOL.md: how a call's deadline,
+// metadata and final status are written into NATS headers and read back.
+// Client and server both go through these functions, so the two ends cannot
+// disagree about the format.
+#ifndef MICRO_RUNTIME_PROTOCOL_WIRE_H_
+#define MICRO_RUNTIME_PROTOCOL_WIRE_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "micro/context.h"
+#include "micro/transport.h"
+
+namespace micro::protocol {
+
+inline constexpr char kContentTypeHeader[] = "Content-Type";
+inline constexpr char kTimeoutHeader[] = "Micro-Timeout";
+inline constexpr char kStatusHeader[] = "Micro-Status";
+// The ADR-32 (NATS services API) error headers, so plain NATS tools see errors.
+inline constexpr char kServiceErrorHeader[] = "Nats-Service-Error";
+inline constexpr char kServiceErrorCodeHeader[] = "Nats-Service-Error-Code";
+
+// Status messages longer than this are truncated on the wire.
+inline constexpr size_t kMaxStatusMessageBytes = 4096;
+
+// Adds the request headers: content type, the time left until `deadline`
+// (none when it is infinite) and `metadata`. INVALID_ARGUMENT for invalid
+// metadata, DEADLINE_EXCEEDED when `deadline` is not after `now`.
+absl::Status EncodeRequestHeaders(std::string_view content_type, absl::Time deadline,
+                                  absl::Time now, const Metadata& metadata, Headers* headers);
+
+struct RequestHeaders {
+  std::string content_type;  // Empty when the request carries none.
+  absl::Time deadline = absl::InfiniteFuture();
+  Metadata metadata;
+};
+
+// Reads what EncodeRequestHeaders wrote. INVALID_ARGUMENT for a malformed
+// timeout.
+absl::StatusOr<RequestHeaders> DecodeRequestHeaders(const Headers& headers, absl::Time now);
+
+// Adds the reply headers: `content_type` and the status (nothing for OK) and
+// `metadata`. INTERNAL, naming the entry, if `metadata` is invalid.
+absl::Status EncodeReplyHeaders(const absl::Status& status, std::string_view content_type,
+                                const Metadata& metadata, Headers* headers);
+
+// The status a reply carries: `Micro-Status`, else an ADR-32 error code
+// mapped from HTTP, else OK.
+absl::Status DecodeReplyStatus(const Headers& headers);
+
+// True for header keys the protocol owns (`Content-Type`, `Micro-*`, `Nats-*`,
+// in any letter case); such keys are never user metadata.
+bool IsReservedKey(std::string_view key);
+
+// The value of the first header named `key`, or empty.
+std::string_view HeaderValue(const Headers& headers, std::string_view key);
+
+// The user metadata among `headers`: every header that is not reserved by
+// the protocol, with its key lower-cased.
+Metadata ExtractMetadata(const Headers& headers);
+
+// The HTTP-like code ADR-32 carries in Nats-Service-Error-Code, and back.
+int HttpCodeFromStatus(absl::StatusCode code);
+absl::StatusCode StatusFromHttpCode(int http_code);
+
+}  // namespace micro::protocol
+
+#endif  // MICRO_RUNTIME_PROTOCOL_WIRE_H_

@@ -1,0 +1,136 @@
+// The header encoding of docs/PROTOCOL.md, as pure functions.
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "protocol/wire.h"
+
+namespace micro::protocol {
+namespace {
+
+const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
+
+TEST(RequestHeaders, RoundTripDeadlineAndMetadata) {
+  Headers headers;
+  Metadata metadata{{"authorization", "Bearer x"}, {"trace-id", "abc"}};
+  ASSERT_TRUE(EncodeRequestHeaders("application/json", kNow + absl::Milliseconds(1500), kNow,
+                                   metadata, &headers)
+                  .ok());
+  EXPECT_EQ(HeaderValue(headers, "Micro-Timeout"), "1500000000");
+  EXPECT_EQ(HeaderValue(headers, "Content-Type"), "application/json");
+
+  absl::StatusOr<RequestHeaders> decoded = DecodeRequestHeaders(headers, kNow);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->content_type, "application/json");
+  EXPECT_EQ(decoded->deadline, kNow + absl::Milliseconds(1500));
+  EXPECT_EQ(decoded->metadata, metadata);
+}
+
+TEST(RequestHeaders, NoDeadlineSendsNoTimeout) {
+  Headers headers;
+  ASSERT_TRUE(
+      EncodeRequestHeaders("application/protobuf", absl::InfiniteFuture(), kNow, {}, &headers)
+          .ok());
+  EXPECT_EQ(headers.count("Micro-Timeout"), 0u);
+  EXPECT_EQ(DecodeRequestHeaders(headers, kNow)->deadline, absl::InfiniteFuture());
+}
+
+TEST(RequestHeaders, PastDeadlineIsNotSent) {
+  Headers headers;
+  EXPECT_EQ(EncodeRequestHeaders("application/protobuf", kNow, kNow, {}, &headers).code(),
+            absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST(RequestHeaders, MalformedTimeoutIsInvalidArgument) {
+  for (const char* bad : {"", "-5", "0", "12abc", "1.5", "99999999999999999999999"}) {
+    Headers headers{{"Micro-Timeout", bad}};
+    EXPECT_EQ(DecodeRequestHeaders(headers, kNow).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << "timeout '" << bad << "'";
+  }
+}
+
+TEST(RequestHeaders, InvalidMetadataIsRejectedBeforeSending) {
+  for (auto [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"Upper", "v"},
+                                                        {"micro-status", "0"},
+                                                        {"nats-service-error", "x"},
+                                                        {"content-type", "x"},
+                                                        {"sp ace", "v"},
+                                                        {"", "v"},
+                                                        {"ok", "line\nbreak"}}) {
+    Headers headers;
+    absl::Status status = EncodeRequestHeaders("application/protobuf", absl::InfiniteFuture(), kNow,
+                                               Metadata{{key, value}}, &headers);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << key;
+  }
+}
+
+TEST(ReplyHeaders, EveryStatusCodeRoundTrips) {
+  for (int code = 0; code <= 16; ++code) {
+    absl::Status sent(static_cast<absl::StatusCode>(code), code == 0 ? "" : "why it failed");
+    Headers headers;
+    ASSERT_TRUE(EncodeReplyHeaders(sent, "application/protobuf", {}, &headers).ok());
+    EXPECT_EQ(DecodeReplyStatus(headers), sent) << "code " << code;
+    if (code != 0) {
+      EXPECT_EQ(HeaderValue(headers, "Nats-Service-Error"), "why it failed");
+      EXPECT_EQ(HeaderValue(headers, "Nats-Service-Error-Code"),
+                absl::StrCat(HttpCodeFromStatus(sent.code())));
+    }
+  }
+}
+
+TEST(ReplyHeaders, MessagesLoseLineBreaksAndAreBounded) {
+  Headers headers;
+  std::string long_message(10'000, 'x');
+  ASSERT_TRUE(
+      EncodeReplyHeaders(absl::InternalError("a\r\nb"), "application/protobuf", {}, &headers).ok());
+  EXPECT_EQ(DecodeReplyStatus(headers).message(), "a  b");
+  Headers long_headers;
+  ASSERT_TRUE(EncodeReplyHeaders(absl::InternalError(long_message), "application/protobuf", {},
+                                 &long_headers)
+                  .ok());
+  EXPECT_EQ(DecodeReplyStatus(long_headers).message().size(), kMaxStatusMessageBytes);
+}
+
+TEST(ReplyHeaders, PlainAdr32ErrorMapsFromHttpCode) {
+  Headers headers{{"Nats-Service-Error-Code", "404"}, {"Nats-Service-Error", "no such thing"}};
+  EXPECT_EQ(DecodeReplyStatus(headers), absl::NotFoundError("no such thing"));
+  Headers unknown{{"Nats-Service-Error-Code", "oops"}};
+  EXPECT_EQ(DecodeReplyStatus(unknown).code(), absl::StatusCode::kUnknown);
+}
+
+TEST(ReplyHeaders, MalformedStatusIsUnknown) {
+  for (const char* bad : {"17", "-1", "x", ""}) {
+    Headers headers{{"Micro-Status", bad}};
+    EXPECT_EQ(DecodeReplyStatus(headers).code(), absl::StatusCode::kUnknown) << bad;
+  }
+}
+
+TEST(ReplyHeaders, InvalidResponseMetadataIsInternal) {
+  Headers headers;
+  EXPECT_EQ(EncodeReplyHeaders(absl::OkStatus(), "application/protobuf", Metadata{{"Bad Key", "v"}},
+                               &headers)
+                .code(),
+            absl::StatusCode::kInternal);
+}
+
+TEST(Metadata, ExtractSkipsReservedAndLowerCases) {
+  Headers headers{
+      {"Content-Type", "application/json"}, {"Micro-Timeout", "5"}, {"Nats-Msg-Id", "1"},
+      {"Authorization", "Bearer y"},        {"x-a", "1"},           {"x-a", "2"}};
+  Metadata expected{{"authorization", "Bearer y"}, {"x-a", "1"}, {"x-a", "2"}};
+  EXPECT_EQ(ExtractMetadata(headers), expected);
+}
+
+TEST(HttpCodes, MapBothWaysForCommonCodes) {
+  for (auto code : {absl::StatusCode::kInvalidArgument, absl::StatusCode::kNotFound,
+                    absl::StatusCode::kPermissionDenied, absl::StatusCode::kUnauthenticated,
+                    absl::StatusCode::kUnimplemented, absl::StatusCode::kUnavailable,
+                    absl::StatusCode::kDeadlineExceeded, absl::StatusCode::kResourceExhausted,
+                    absl::StatusCode::kCancelled}) {
+    EXPECT_EQ(StatusFromHttpCode(HttpCodeFromStatus(code)), code) << absl::StatusCodeToString(code);
+  }
+}
+
+}  // namespace
+}  // namespace micro::protocol

@@ -1,0 +1,444 @@
+// Typed unary calls end to end through a real nats-server: generated stub ->
+// client -> NATS -> server -> generated handler, and every bad-input path.
+#include <gtest/gtest.h>
+#include <nats/nats.h>
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "micro/micro.h"
+#include "micro/testing/echo.micro.h"
+#include "support/nats_server.h"
+
+namespace micro {
+namespace {
+
+using ::micro::testing::Echo;
+using ::micro::testing::EchoReply;
+using ::micro::testing::EchoRequest;
+using ::micro::testing::NatsServer;
+using ::micro::testing::Nobody;
+
+class EchoHandler final : public Echo::Handler {
+ public:
+  absl::Status Echo(ServerContext* context, const EchoRequest* request, EchoReply* reply) override {
+    calls_.fetch_add(1);
+    if (request->sleep_ms() > 0) absl::SleepFor(absl::Milliseconds(request->sleep_ms()));
+    for (const auto& [key, value] : context->client_metadata()) {
+      reply->add_metadata(absl::StrCat(key, "=", value));
+    }
+    context->AddResponseMetadata("served-by", "echo");
+    if (context->deadline() != absl::InfiniteFuture()) {
+      context->AddResponseMetadata("had-deadline", "yes");
+    }
+    if (request->fail_code() != 0) {
+      return absl::Status(static_cast<absl::StatusCode>(request->fail_code()), request->text());
+    }
+    if (request->text() == "throw") throw std::runtime_error("boom");
+    reply->set_text(request->text());
+    if (request->reply_bytes() > 0) {
+      reply->set_payload(std::string(request->reply_bytes(), 'r'));
+    } else {
+      reply->set_payload(request->payload());
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Ping(ServerContext*, const EchoRequest*, EchoReply*) override {
+    return absl::OkStatus();
+  }
+
+  int calls() const { return calls_.load(); }
+
+ private:
+  std::atomic<int> calls_{0};
+};
+
+std::shared_ptr<Transport> Connect(const NatsServer& nats) {
+  TransportOptions options;
+  options.url = nats.url();
+  options.max_reconnect_attempts = 2;
+  options.reconnect_wait = absl::Milliseconds(100);
+  absl::StatusOr<std::shared_ptr<Transport>> transport = ConnectNats(options);
+  EXPECT_TRUE(transport.ok()) << transport.status();
+  return transport.ok() ? *transport : nullptr;
+}
+
+class UnaryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto nats = NatsServer::Start();
+    ASSERT_TRUE(nats.ok()) << nats.status();
+    nats_ = *std::move(nats);
+    server_transport_ = Connect(*nats_);
+    client_transport_ = Connect(*nats_);
+    ASSERT_NE(server_transport_, nullptr);
+    ASSERT_NE(client_transport_, nullptr);
+    ServerOptions server_options;
+    server_options.num_threads = 4;
+    server_ = std::make_unique<Server>(server_transport_, server_options);
+    ASSERT_TRUE(testing::RegisterEchoHandler(*server_, handler_).ok());
+    ASSERT_TRUE(server_->Start().ok());
+    client_ = std::make_shared<Client>(client_transport_);
+    stub_ = Echo::NewStub(client_);
+  }
+
+  void TearDown() override {
+    stub_.reset();
+    client_.reset();
+    if (server_ != nullptr) server_->Stop();
+    server_.reset();
+  }
+
+  EchoRequest Request(std::string text) {
+    EchoRequest request;
+    request.set_text(std::move(text));
+    return request;
+  }
+
+  std::unique_ptr<NatsServer> nats_;
+  std::shared_ptr<Transport> server_transport_;
+  std::shared_ptr<Transport> client_transport_;
+  EchoHandler handler_;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<Client> client_;
+  std::unique_ptr<Echo::Stub> stub_;
+};
+
+TEST_F(UnaryTest, SyncCallReturnsTheHandlersReply) {
+  ClientContext context;
+  EchoReply reply;
+  EchoRequest request = Request("hello");
+  request.set_payload(std::string(16, 'p'));
+  ASSERT_TRUE(stub_->Echo(&context, request, &reply).ok());
+  EXPECT_EQ(reply.text(), "hello");
+  EXPECT_EQ(reply.payload(), std::string(16, 'p'));
+  EXPECT_EQ(handler_.calls(), 1);
+}
+
+TEST_F(UnaryTest, AsyncCallbackAndFutureForms) {
+  ClientContext callback_context;
+  EchoReply callback_reply;
+  absl::Notification done;
+  absl::Status callback_status = absl::UnknownError("not called");
+  stub_->AsyncEcho(&callback_context, Request("callback"), &callback_reply,
+                   [&](absl::Status status) {
+                     callback_status = status;
+                     done.Notify();
+                   });
+  ClientContext future_context;
+  std::future<absl::StatusOr<EchoReply>> future =
+      stub_->AsyncEcho(&future_context, Request("future"));
+  absl::StatusOr<EchoReply> future_reply = future.get();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(callback_status.ok()) << callback_status;
+  EXPECT_EQ(callback_reply.text(), "callback");
+  ASSERT_TRUE(future_reply.ok()) << future_reply.status();
+  EXPECT_EQ(future_reply->text(), "future");
+}
+
+TEST_F(UnaryTest, ManyConcurrentAsyncCallsEachGetTheirOwnReply) {
+  constexpr int kCalls = 500;
+  std::vector<std::unique_ptr<ClientContext>> contexts;
+  std::vector<EchoReply> replies(kCalls);
+  std::atomic<int> ok{0};
+  std::atomic<int> finished{0};
+  absl::Notification all_done;
+  for (int i = 0; i < kCalls; ++i) {
+    contexts.push_back(std::make_unique<ClientContext>());
+    stub_->AsyncEcho(contexts.back().get(), Request(absl::StrCat("call-", i)), &replies[i],
+                     [&, i](absl::Status status) {
+                       if (status.ok() && replies[i].text() == absl::StrCat("call-", i)) ++ok;
+                       if (++finished == kCalls) all_done.Notify();
+                     });
+  }
+  ASSERT_TRUE(all_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(ok.load(), kCalls);
+}
+
+TEST_F(UnaryTest, MetadataTravelsBothWays) {
+  ClientContext context;
+  context.AddMetadata("Authorization", "Bearer token-1");
+  context.AddMetadata("x-request-id", "42");
+  EchoReply reply;
+  ASSERT_TRUE(stub_->Echo(&context, Request("md"), &reply).ok());
+  EXPECT_EQ(std::vector<std::string>(reply.metadata().begin(), reply.metadata().end()),
+            (std::vector<std::string>{"authorization=Bearer token-1", "x-request-id=42"}));
+  EXPECT_EQ(context.response_metadata().count("served-by"), 1u);
+  EXPECT_EQ(context.response_metadata().find("served-by")->second, "echo");
+  // The client applies its default timeout, and the server sees it.
+  EXPECT_EQ(context.response_metadata().count("had-deadline"), 1u);
+}
+
+TEST_F(UnaryTest, InvalidMetadataFailsBeforeSending) {
+  ClientContext context;
+  context.AddMetadata("micro-status", "0");
+  EchoReply reply;
+  EXPECT_EQ(stub_->Echo(&context, Request("x"), &reply).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(handler_.calls(), 0);
+}
+
+TEST_F(UnaryTest, JsonContentTypeEndToEnd) {
+  ClientOptions options;
+  options.content_type = "application/json";
+  auto json_client = std::make_shared<Client>(client_transport_, options);
+  auto stub = Echo::NewStub(json_client);
+  ClientContext context;
+  EchoReply reply;
+  ASSERT_TRUE(stub->Echo(&context, Request("as json"), &reply).ok());
+  EXPECT_EQ(reply.text(), "as json");
+}
+
+TEST_F(UnaryTest, HandlerErrorsKeepCodeAndMessage) {
+  for (int code = 1; code <= 16; ++code) {
+    ClientContext context;
+    EchoRequest request = Request(absl::StrCat("failure ", code));
+    request.set_fail_code(code);
+    EchoReply reply;
+    absl::Status status = stub_->Echo(&context, request, &reply);
+    EXPECT_EQ(status,
+              absl::Status(static_cast<absl::StatusCode>(code), absl::StrCat("failure ", code)));
+    // Response metadata also comes back with errors.
+    EXPECT_EQ(context.response_metadata().count("served-by"), 1u);
+  }
+}
+
+TEST_F(UnaryTest, HandlerThatThrowsIsUnknownAndServerKeepsServing) {
+  ClientContext context;
+  EchoReply reply;
+  absl::Status status = stub_->Echo(&context, Request("throw"), &reply);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnknown);
+  EXPECT_NE(status.message().find("boom"), std::string::npos) << status;
+  ClientContext again;
+  EXPECT_TRUE(stub_->Echo(&again, Request("still here"), &reply).ok());
+}
+
+TEST_F(UnaryTest, UnknownMethodIsUnimplemented) {
+  static constexpr MethodInfo kMissing{"micro.testing.Echo", "Missing",
+                                       "micro.testing.Echo.Missing", RpcKind::kUnary, false};
+  ClientContext context;
+  EchoReply reply;
+  absl::Status status = client_->Call(&context, kMissing, Request("x"), &reply);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnimplemented) << status;
+  EXPECT_NE(status.message().find("micro.testing.Echo.Missing"), std::string::npos) << status;
+}
+
+TEST_F(UnaryTest, NoServiceListeningIsUnavailableWithoutWaitingForTheDeadline) {
+  auto nobody = Nobody::NewStub(client_);
+  ClientContext context;
+  context.set_timeout(absl::Seconds(20));
+  EchoReply reply;
+  absl::Time start = absl::Now();
+  absl::Status status = nobody->Call(&context, Request("anyone?"), &reply);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(20)) << "the call waited for its deadline";
+}
+
+TEST_F(UnaryTest, SlowHandlerIsDeadlineExceededAtTheCallersDeadline) {
+  ClientContext context;
+  context.set_timeout(absl::Milliseconds(300));
+  EchoRequest request = Request("slow");
+  request.set_sleep_ms(2000);
+  EchoReply reply;
+  absl::Time start = absl::Now();
+  absl::Status status = stub_->Echo(&context, request, &reply);
+  absl::Duration elapsed = absl::Now() - start;
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
+  EXPECT_GE(elapsed, absl::Milliseconds(300));
+  EXPECT_LT(elapsed, absl::Milliseconds(2000)) << "the call waited for the handler";
+}
+
+TEST_F(UnaryTest, ExpiredDeadlineFailsWithoutSending) {
+  ClientContext context;
+  context.set_deadline(absl::Now() - absl::Seconds(1));
+  EchoReply reply;
+  EXPECT_EQ(stub_->Echo(&context, Request("late"), &reply).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(handler_.calls(), 0);
+}
+
+TEST_F(UnaryTest, OneSlowCallDoesNotBlockAnother) {
+  ClientContext slow_context;
+  EchoRequest slow = Request("slow");
+  slow.set_sleep_ms(1500);
+  auto slow_call = stub_->AsyncEcho(&slow_context, slow);
+  absl::SleepFor(absl::Milliseconds(50));
+  ClientContext fast_context;
+  EchoReply reply;
+  ASSERT_TRUE(stub_->Echo(&fast_context, Request("fast"), &reply).ok());
+  EXPECT_EQ(slow_call.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "the fast call should finish while the slow one still runs";
+  EXPECT_TRUE(slow_call.get().ok());
+}
+
+TEST_F(UnaryTest, OversizedRequestIsResourceExhaustedBeforeSending) {
+  ClientContext context;
+  EchoRequest request = Request("big");
+  request.set_payload(std::string(client_transport_->MaxPayload() + 1, 'b'));
+  EchoReply reply;
+  absl::Status status = stub_->Echo(&context, request, &reply);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_EQ(handler_.calls(), 0);
+}
+
+TEST_F(UnaryTest, OversizedReplyIsResourceExhaustedAtTheCaller) {
+  ClientContext context;
+  EchoRequest request = Request("big reply");
+  request.set_reply_bytes(static_cast<int>(server_transport_->MaxPayload()) + 10);
+  EchoReply reply;
+  absl::Status status = stub_->Echo(&context, request, &reply);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_NE(status.message().find("max payload"), std::string::npos) << status;
+}
+
+TEST_F(UnaryTest, StopAnswersEveryAcceptedCall) {
+  constexpr int kCalls = 6;
+  std::vector<std::unique_ptr<ClientContext>> contexts;
+  std::vector<std::future<absl::StatusOr<EchoReply>>> calls;
+  for (int i = 0; i < kCalls; ++i) {
+    contexts.push_back(std::make_unique<ClientContext>());
+    EchoRequest request = Request(absl::StrCat("in flight ", i));
+    request.set_sleep_ms(300);
+    calls.push_back(stub_->AsyncEcho(contexts.back().get(), request));
+  }
+  // Let the requests reach the server before it stops.
+  for (int i = 0; i < 200 && handler_.calls() == 0; ++i) absl::SleepFor(absl::Milliseconds(5));
+  server_->Stop();
+  for (int i = 0; i < kCalls; ++i) {
+    absl::StatusOr<EchoReply> reply = calls[i].get();
+    ASSERT_TRUE(reply.ok()) << "call " << i << ": " << reply.status();
+    EXPECT_EQ(reply->text(), absl::StrCat("in flight ", i));
+  }
+}
+
+// The wire format is usable by any NATS client: here raw nats.c, no micro code.
+class RawNatsCaller {
+ public:
+  explicit RawNatsCaller(const std::string& url) {
+    EXPECT_EQ(natsConnection_ConnectTo(&connection_, url.c_str()), NATS_OK);
+  }
+  ~RawNatsCaller() { natsConnection_Destroy(connection_); }
+
+  // Sends `data` with `headers` and returns the reply (nullptr on failure).
+  natsMsg* Request(const char* subject, const std::string& data,
+                   const std::vector<std::pair<const char*, const char*>>& headers) {
+    natsMsg* request = nullptr;
+    EXPECT_EQ(
+        natsMsg_Create(&request, subject, nullptr, data.data(), static_cast<int>(data.size())),
+        NATS_OK);
+    for (const auto& [key, value] : headers) natsMsgHeader_Set(request, key, value);
+    natsMsg* reply = nullptr;
+    natsStatus status = natsConnection_RequestMsg(&reply, connection_, request, 5000);
+    natsMsg_Destroy(request);
+    EXPECT_EQ(status, NATS_OK) << natsStatus_GetText(status);
+    return reply;
+  }
+
+ private:
+  natsConnection* connection_ = nullptr;
+};
+
+std::string Header(natsMsg* msg, const char* key) {
+  const char* value = nullptr;
+  return natsMsgHeader_Get(msg, key, &value) == NATS_OK ? value : "";
+}
+
+TEST_F(UnaryTest, PlainNatsRequestWithProtobufBodyAndNoHeaders) {
+  RawNatsCaller raw(nats_->url());
+  natsMsg* reply = raw.Request("micro.testing.Echo.Echo", Request("raw").SerializeAsString(), {});
+  ASSERT_NE(reply, nullptr);
+  EchoReply decoded;
+  ASSERT_TRUE(decoded.ParseFromArray(natsMsg_GetData(reply), natsMsg_GetDataLength(reply)));
+  EXPECT_EQ(decoded.text(), "raw");
+  EXPECT_EQ(Header(reply, "Micro-Status"), "");
+  natsMsg_Destroy(reply);
+}
+
+TEST_F(UnaryTest, MalformedBodyIsInvalidArgumentAndServerKeepsServing) {
+  RawNatsCaller raw(nats_->url());
+  natsMsg* reply = raw.Request("micro.testing.Echo.Echo", std::string("\xff\xff\xff\xff\x0f", 5),
+                               {{"Content-Type", "application/protobuf"}});
+  ASSERT_NE(reply, nullptr);
+  EXPECT_EQ(Header(reply, "Micro-Status"), "3");
+  EXPECT_EQ(Header(reply, "Nats-Service-Error-Code"), "400");
+  EXPECT_NE(Header(reply, "Nats-Service-Error").find("micro.testing.EchoRequest"),
+            std::string::npos);
+  natsMsg_Destroy(reply);
+
+  natsMsg* json_reply = raw.Request("micro.testing.Echo.Echo", "{\"text\": 5",
+                                    {{"Content-Type", "application/json"}});
+  ASSERT_NE(json_reply, nullptr);
+  EXPECT_EQ(Header(json_reply, "Micro-Status"), "3");
+  natsMsg_Destroy(json_reply);
+
+  natsMsg* bad_type = raw.Request("micro.testing.Echo.Echo", "", {{"Content-Type", "text/xml"}});
+  ASSERT_NE(bad_type, nullptr);
+  EXPECT_EQ(Header(bad_type, "Micro-Status"), "3");
+  natsMsg_Destroy(bad_type);
+
+  natsMsg* bad_timeout = raw.Request("micro.testing.Echo.Echo", "", {{"Micro-Timeout", "soon"}});
+  ASSERT_NE(bad_timeout, nullptr);
+  EXPECT_EQ(Header(bad_timeout, "Micro-Status"), "3");
+  natsMsg_Destroy(bad_timeout);
+
+  ClientContext context;
+  EchoReply echo;
+  EXPECT_TRUE(stub_->Echo(&context, Request("after garbage"), &echo).ok());
+  EXPECT_EQ(echo.text(), "after garbage");
+}
+
+TEST(Connect, NoServerIsUnavailable) {
+  TransportOptions options;
+  options.url = absl::StrCat("nats://127.0.0.1:", testing::PickFreePort());
+  options.connect_timeout = absl::Milliseconds(500);
+  absl::StatusOr<std::shared_ptr<Transport>> transport = ConnectNats(options);
+  EXPECT_EQ(transport.status().code(), absl::StatusCode::kUnavailable) << transport.status();
+}
+
+TEST(Connect, MalformedUrlIsAnError) {
+  TransportOptions options;
+  options.url = "nats://[::1";
+  EXPECT_FALSE(ConnectNats(options).ok());
+}
+
+TEST(DeadServer, CallInFlightWhenNatsDiesEndsByItsDeadline) {
+  auto nats = NatsServer::Start();
+  ASSERT_TRUE(nats.ok()) << nats.status();
+  auto server_transport = Connect(**nats);
+  auto client_transport = Connect(**nats);
+  EchoHandler handler;
+  auto server = std::make_unique<Server>(server_transport);
+  ASSERT_TRUE(testing::RegisterEchoHandler(*server, handler).ok());
+  ASSERT_TRUE(server->Start().ok());
+  auto client = std::make_shared<Client>(client_transport);
+  auto stub = Echo::NewStub(client);
+
+  ClientContext context;
+  context.set_timeout(absl::Seconds(2));
+  EchoRequest request;
+  request.set_sleep_ms(500);
+  auto call = stub->AsyncEcho(&context, request);
+  for (int i = 0; i < 200 && handler.calls() == 0; ++i) absl::SleepFor(absl::Milliseconds(5));
+  (*nats)->Kill();
+  ASSERT_EQ(call.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "call hung";
+  absl::StatusCode code = call.get().status().code();
+  EXPECT_TRUE(code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded)
+      << absl::StatusCodeToString(code);
+  // A call made while NATS is gone fails too, instead of hanging.
+  ClientContext later;
+  later.set_timeout(absl::Milliseconds(500));
+  EchoReply reply;
+  EXPECT_FALSE(stub->Echo(&later, request, &reply).ok());
+  server->Stop();
+}
+
+}  // namespace
+}  // namespace micro
