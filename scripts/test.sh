@@ -1,12 +1,28 @@
 #!/usr/bin/env bash
-# Every test: installs what is missing, builds, runs the whole ctest suite
-# (each test starts and stops its own loopback nats-server), then the main
-# job's end-to-end run of the examples.
+# Every test: installs what is missing, builds, runs the main job's end-to-end
+# example run, then the whole ctest suite (each test starts and stops its own
+# loopback nats-server) in a normal build, under AddressSanitizer +
+# UndefinedBehaviorSanitizer, and under ThreadSanitizer.
+# MICRO_SKIP_SANITIZERS=1 runs the normal build only.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${BUILD_DIR:-$root/build}"
+
+run_suite() {
+  local dir="$1"
+  shift
+  BUILD_DIR="$dir" BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" "$root/scripts/build.sh" "$@"
+  ctest --test-dir "$dir" --output-on-failure -j 2 --timeout 300
+}
 
 "$root/scripts/build.sh"
 "$root/scripts/run.sh" >/dev/null
 echo "examples end to end: OK"
 ctest --test-dir "$build_dir" --output-on-failure -j 2 --timeout 300
+
+if [ "${MICRO_SKIP_SANITIZERS:-0}" != 1 ]; then
+  export BUILD_TYPE=Debug
+  run_suite "$build_dir-asan" -DMICRO_SANITIZE=address,undefined -DMICRO_BUILD_BENCH=OFF
+  run_suite "$build_dir-tsan" -DMICRO_SANITIZE=thread -DMICRO_BUILD_BENCH=OFF \
+    -DMICRO_BUILD_EXAMPLES=OFF
+fi

@@ -3,10 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
 #include <set>
 #include <thread>
-
-#include "absl/synchronization/mutex.h"
 
 namespace micro {
 namespace {
@@ -21,13 +20,13 @@ TEST(ThreadPool, DestructorRunsEveryQueuedTask) {
 }
 
 TEST(ThreadPool, NeverRunsOnTheCallingThread) {
-  absl::Mutex mu;
+  std::mutex mu;
   std::set<std::thread::id> threads;
   {
     auto pool = NewThreadPoolExecutor(3);
     for (int i = 0; i < 100; ++i) {
       pool->Schedule([&] {
-        absl::MutexLock lock(&mu);
+        std::lock_guard lock(mu);
         threads.insert(std::this_thread::get_id());
       });
     }

@@ -11,12 +11,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "micro/micro.h"
 #include "micro/testing/echo.micro.h"
 #include "support/nats_server.h"
+#include "util/notification.h"
 
 namespace micro {
 namespace {
@@ -127,7 +126,7 @@ TEST_F(UnaryTest, SyncCallReturnsTheHandlersReply) {
 TEST_F(UnaryTest, AsyncCallbackAndFutureForms) {
   ClientContext callback_context;
   EchoReply callback_reply;
-  absl::Notification done;
+  internal::Notification done;
   absl::Status callback_status = absl::UnknownError("not called");
   stub_->AsyncEcho(&callback_context, Request("callback"), &callback_reply,
                    [&](absl::Status status) {
@@ -151,7 +150,7 @@ TEST_F(UnaryTest, ManyConcurrentAsyncCallsEachGetTheirOwnReply) {
   std::vector<EchoReply> replies(kCalls);
   std::atomic<int> ok{0};
   std::atomic<int> finished{0};
-  absl::Notification all_done;
+  internal::Notification all_done;
   for (int i = 0; i < kCalls; ++i) {
     contexts.push_back(std::make_unique<ClientContext>());
     stub_->AsyncEcho(contexts.back().get(), Request(absl::StrCat("call-", i)), &replies[i],

@@ -6,11 +6,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "micro/codec.h"
 #include "protocol/wire.h"
 #include "util/in_flight.h"
+#include "util/notification.h"
 #include "util/strings.h"
 
 namespace micro {
@@ -107,7 +107,7 @@ absl::Status Client::Call(ClientContext* context, const MethodInfo& method,
                           google::protobuf::Message* response) {
   // Shared with the reply handler, which may still be returning when we wake.
   struct Outcome {
-    absl::Notification done;
+    internal::Notification done;
     absl::StatusOr<WireMessage> reply;
   };
   auto outcome = std::make_shared<Outcome>();

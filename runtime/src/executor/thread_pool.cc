@@ -1,11 +1,12 @@
 #include <algorithm>
+#include <condition_variable>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "micro/executor.h"
 
 namespace micro {
@@ -20,15 +21,19 @@ class ThreadPool final : public Executor {
 
   ~ThreadPool() override {
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard lock(mu_);
       stopping_ = true;
     }
+    ready_.notify_all();
     for (std::thread& thread : threads_) thread.join();
   }
 
   void Schedule(absl::AnyInvocable<void() &&> task) override {
-    absl::MutexLock lock(&mu_);
+    // Notify under the lock: once it is released the task may run and lead
+    // to this pool's destruction, so nothing may touch the pool afterwards.
+    std::lock_guard lock(mu_);
     queue_.push_back(std::move(task));
+    ready_.notify_one();
   }
 
  private:
@@ -36,9 +41,8 @@ class ThreadPool final : public Executor {
     while (true) {
       absl::AnyInvocable<void() &&> task;
       {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(
-            +[](ThreadPool* pool) { return pool->stopping_ || !pool->queue_.empty(); }, this));
+        std::unique_lock lock(mu_);
+        ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
         // Drain the queue before honouring `stopping_`: queued work is never dropped.
         if (queue_.empty()) return;
         task = std::move(queue_.front());
@@ -48,9 +52,10 @@ class ThreadPool final : public Executor {
     }
   }
 
-  absl::Mutex mu_;
-  std::deque<absl::AnyInvocable<void() &&>> queue_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::mutex mu_;
+  std::condition_variable ready_;
+  std::deque<absl::AnyInvocable<void() &&>> queue_;  // Guarded by mu_.
+  bool stopping_ = false;                            // Guarded by mu_.
   std::vector<std::thread> threads_;
 };
 

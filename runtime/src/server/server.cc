@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -13,7 +14,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "micro/codec.h"
 #include "protocol/wire.h"
@@ -67,7 +67,7 @@ class Server::Impl {
   absl::Status RegisterService(Service* service) {
     ServiceDefinition definition = service->Definition();
     if (absl::Status status = ValidateDefinition(definition); !status.ok()) return status;
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     if (state_ != State::kCreated) {
       return absl::FailedPreconditionError("services must be registered before Start");
     }
@@ -84,7 +84,7 @@ class Server::Impl {
   }
 
   absl::Status Start() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     if (state_ != State::kCreated) return absl::FailedPreconditionError("server already started");
     for (const std::string& service : services_) {
       // One wildcard subscription per service: calls to methods the service
@@ -105,7 +105,7 @@ class Server::Impl {
   void Stop() {
     std::vector<std::unique_ptr<Subscription>> subscriptions;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard lock(mu_);
       if (state_ == State::kStopped) return;
       state_ = State::kStopped;
       subscriptions.swap(subscriptions_);
@@ -205,12 +205,12 @@ class Server::Impl {
   ServerOptions options_;
   internal::InFlight in_flight_;
 
-  absl::Mutex mu_;
-  State state_ ABSL_GUARDED_BY(mu_) = State::kCreated;
-  absl::flat_hash_set<std::string> services_ ABSL_GUARDED_BY(mu_);
+  std::mutex mu_;  // Guards state_, services_ and subscriptions_.
+  State state_ = State::kCreated;
+  absl::flat_hash_set<std::string> services_;
   // Written only before Start, read-only while serving.
   absl::flat_hash_map<std::string, EndpointDefinition> endpoints_;
-  std::vector<std::unique_ptr<Subscription>> subscriptions_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Subscription>> subscriptions_;
 };
 
 Server::Server(std::shared_ptr<Transport> transport, ServerOptions options)

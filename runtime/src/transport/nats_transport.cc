@@ -4,8 +4,10 @@
 
 #include <nats/nats.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -14,10 +16,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "micro/transport.h"
+#include "util/notification.h"
 #include "util/strings.h"
 
 namespace micro {
@@ -85,7 +86,7 @@ class NatsSubscription final : public Subscription {
   // Owns the handler; nats.c holds a pointer to this state until OnComplete.
   struct State {
     MessageHandler handler;
-    absl::Notification completed;
+    internal::Notification completed;
   };
 
   NatsSubscription(natsSubscription* sub, State* state) : sub_(sub), state_(state) {}
@@ -118,15 +119,15 @@ class NatsTransport final : public Transport {
 
   ~NatsTransport() override {
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard lock(mu_);
       stopping_ = true;
-      timer_cv_.Signal();
+      timer_cv_.notify_one();
     }
     if (timer_thread_.joinable()) timer_thread_.join();
     inbox_subscription_.reset();
     absl::flat_hash_map<uint64_t, PendingRequest> abandoned;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard lock(mu_);
       abandoned.swap(pending_);
       deadlines_.clear();
     }
@@ -178,13 +179,14 @@ class NatsTransport final : public Transport {
   void Request(const WireMessage& request, absl::Time deadline, ReplyHandler on_reply) override {
     uint64_t token;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard lock(mu_);
       token = next_token_++;
       pending_.emplace(token, PendingRequest{std::move(on_reply), deadline});
       if (deadline != absl::InfiniteFuture()) {
-        bool earliest = deadlines_.empty() || deadline < deadlines_.begin()->first;
         deadlines_.emplace(deadline, token);
-        if (earliest) timer_cv_.Signal();
+        // Waking the timer thread costs a context switch per call; needed only
+        // when it would otherwise sleep past this deadline.
+        if (deadline < timer_wakeup_) timer_cv_.notify_one();
       }
     }
     absl::Status sent = PublishTo(request, absl::StrCat(inbox_prefix_, token));
@@ -272,7 +274,7 @@ class NatsTransport final : public Transport {
   void Complete(uint64_t token, absl::StatusOr<WireMessage> outcome) {
     ReplyHandler on_reply;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard lock(mu_);
       auto it = pending_.find(token);
       if (it == pending_.end()) return;  // Late reply after the deadline fired.
       on_reply = std::move(it->second.on_reply);
@@ -285,21 +287,21 @@ class NatsTransport final : public Transport {
   }
 
   void ExpireDeadlines() {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock lock(mu_);
     while (!stopping_) {
-      if (deadlines_.empty()) {
-        timer_cv_.Wait(&mu_);
-        continue;
-      }
-      absl::Time next = deadlines_.begin()->first;
-      if (absl::Now() < next) {
-        timer_cv_.WaitWithDeadline(&mu_, next);
+      timer_wakeup_ = deadlines_.empty() ? absl::InfiniteFuture() : deadlines_.begin()->first;
+      if (absl::Now() < timer_wakeup_) {
+        if (timer_wakeup_ == absl::InfiniteFuture()) {
+          timer_cv_.wait(lock);
+        } else {
+          timer_cv_.wait_until(lock, absl::ToChronoTime(timer_wakeup_));
+        }
         continue;
       }
       uint64_t token = deadlines_.begin()->second;
-      mu_.Unlock();
+      lock.unlock();
       Complete(token, absl::DeadlineExceededError("deadline exceeded before a reply arrived"));
-      mu_.Lock();
+      lock.lock();
     }
   }
 
@@ -308,12 +310,15 @@ class NatsTransport final : public Transport {
   std::unique_ptr<Subscription> inbox_subscription_;
   std::thread timer_thread_;
 
-  absl::Mutex mu_;
-  absl::CondVar timer_cv_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t next_token_ ABSL_GUARDED_BY(mu_) = 1;
-  absl::flat_hash_map<uint64_t, PendingRequest> pending_ ABSL_GUARDED_BY(mu_);
-  std::set<std::pair<absl::Time, uint64_t>> deadlines_ ABSL_GUARDED_BY(mu_);
+  // Guards the members below it.
+  std::mutex mu_;
+  std::condition_variable timer_cv_;
+  bool stopping_ = false;
+  uint64_t next_token_ = 1;
+  absl::flat_hash_map<uint64_t, PendingRequest> pending_;
+  std::set<std::pair<absl::Time, uint64_t>> deadlines_;
+  // When the timer thread wakes next on its own (it may wake earlier).
+  absl::Time timer_wakeup_ = absl::InfiniteFuture();
 };
 
 }  // namespace
