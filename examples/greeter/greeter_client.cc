@@ -1,20 +1,13 @@
 // Calls helloworld.Greeter.SayHello once and prints the reply.
 #include <cstdio>
 
-#include "common/flags.h"
+#include "common/cli.h"
 #include "helloworld/greeter.micro.h"
 
 int main(int argc, char** argv) {
   auto flags = micro::examples::ParseFlags(argc, argv, {{"name", "world"}, {"timeout_ms", "2000"}});
-  micro::TransportOptions options;
-  options.url = flags["nats"];
-  options.name = "greeter_client";
-  auto transport = micro::ConnectNats(options);
-  if (!transport.ok()) {
-    std::fprintf(stderr, "greeter_client: %s\n", transport.status().ToString().c_str());
-    return 1;
-  }
-  auto stub = helloworld::Greeter::NewStub(std::make_shared<micro::Client>(*transport));
+  auto transport = micro::examples::ConnectOrExit(flags["nats"], "greeter_client");
+  auto stub = helloworld::Greeter::NewStub(std::make_shared<micro::Client>(transport));
 
   micro::ClientContext context;
   context.set_timeout(absl::Milliseconds(std::atoi(flags["timeout_ms"].c_str())));

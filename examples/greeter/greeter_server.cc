@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "common/flags.h"
+#include "common/cli.h"
 #include "helloworld/greeter.micro.h"
 
 namespace {
@@ -31,16 +31,9 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto flags = micro::examples::ParseFlags(argc, argv, {});
-  micro::TransportOptions options;
-  options.url = flags["nats"];
-  options.name = "greeter_server";
-  auto transport = micro::ConnectNats(options);
-  if (!transport.ok()) {
-    std::fprintf(stderr, "greeter_server: %s\n", transport.status().ToString().c_str());
-    return 1;
-  }
+  auto transport = micro::examples::ConnectOrExit(flags["nats"], "greeter_server");
   GreeterHandler handler;
-  micro::Server server(*transport);
+  micro::Server server(transport);
   absl::Status status = helloworld::RegisterGreeterHandler(server, handler);
   if (status.ok()) status = server.Start();
   if (!status.ok()) {
@@ -48,7 +41,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::printf("greeter_server: serving helloworld.Greeter on %s\n", options.url.c_str());
+  std::printf("greeter_server: serving helloworld.Greeter on %s\n", flags["nats"].c_str());
   std::fflush(stdout);
   int received = 0;
   sigwait(&signals, &received);

@@ -1,11 +1,12 @@
-// Command-line handling shared by the example binaries: every example takes
-// `--nats <url>` (default: $NATS_URL, else nats://127.0.0.1:4222).
-#ifndef MICRO_EXAMPLES_COMMON_FLAGS_H_
-#define MICRO_EXAMPLES_COMMON_FLAGS_H_
+// What every example binary does on start: parse flags, among them
+// `--nats <url>` (default: $NATS_URL, else nats://127.0.0.1:4222), and connect.
+#ifndef MICRO_EXAMPLES_COMMON_CLI_H_
+#define MICRO_EXAMPLES_COMMON_CLI_H_
 
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -44,6 +45,19 @@ inline std::map<std::string, std::string> ParseFlags(int argc, char** argv,
   return defaults;
 }
 
+// Connects to `url` as connection `name`; exits with the reason on failure.
+inline std::shared_ptr<Transport> ConnectOrExit(const std::string& url, const char* name) {
+  TransportOptions options;
+  options.url = url;
+  options.name = name;
+  auto transport = ConnectNats(options);
+  if (!transport.ok()) {
+    std::fprintf(stderr, "%s: %s\n", name, transport.status().ToString().c_str());
+    std::exit(1);
+  }
+  return *std::move(transport);
+}
+
 }  // namespace micro::examples
 
-#endif  // MICRO_EXAMPLES_COMMON_FLAGS_H_
+#endif  // MICRO_EXAMPLES_COMMON_CLI_H_
