@@ -12,6 +12,7 @@
 
 namespace google::protobuf {
 class Message;
+class ServiceDescriptor;
 }  // namespace google::protobuf
 
 namespace micro {
@@ -25,6 +26,8 @@ struct MethodInfo {
   std::string_view subject;  // NATS subject of the endpoint, `package.Service.Method`.
   RpcKind kind = RpcKind::kUnary;
   bool idempotent = false;  // `option idempotency_level` is IDEMPOTENT or NO_SIDE_EFFECTS.
+  std::string_view request_type;   // Full proto name of the request message.
+  std::string_view response_type;  // Full proto name of the response message.
 };
 
 // Handles one unary call: `request` is decoded, `response` is empty and is
@@ -45,6 +48,9 @@ struct EndpointDefinition {
 struct ServiceDefinition {
   std::string_view name;  // Full proto service name, `package.Service`.
   std::vector<EndpointDefinition> endpoints;
+  // The proto descriptor, from which tools reach every message schema (and,
+  // through its file, the imports): calls with JSON need no compiled stubs.
+  const google::protobuf::ServiceDescriptor* descriptor = nullptr;
 };
 
 // Base of every generated handler interface, so servers can accept any of them.
