@@ -99,6 +99,8 @@ Vars MethodVars(const pb::MethodDescriptor& method) {
   vars["request"] = pb::compiler::cpp::QualifiedClassName(method.input_type());
   vars["response"] = pb::compiler::cpp::QualifiedClassName(method.output_type());
   vars["idempotent"] = IsIdempotent(method) ? "true" : "false";
+  vars["request_type"] = method.input_type()->full_name();
+  vars["response_type"] = method.output_type()->full_name();
   // Prefix of the method's name: empty in a class body, `Service::Stub::` in
   // an out-of-class definition.
   vars["scope"] = "";
@@ -195,7 +197,8 @@ void PrintMethodInfos(Printer& p, const pb::ServiceDescriptor& service) {
     p.Print(vars,
             "static constexpr ::micro::MethodInfo k$method${\n"
             "    \"$service_full_name$\", \"$method$\", \"$subject$\",\n"
-            "    ::micro::RpcKind::kUnary, /*idempotent=*/$idempotent$};\n");
+            "    ::micro::RpcKind::kUnary, /*idempotent=*/$idempotent$,\n"
+            "    \"$request_type$\", \"$response_type$\"};\n");
   });
   p.Outdent();
   p.Print("};\n\n");
@@ -307,9 +310,11 @@ void PrintHandlerDefinition(Printer& p, const pb::ServiceDescriptor& service) {
             "                    static_cast<$response$*>(response));\n"
             "              }},\n");
   });
-  p.Print(
-      "      }};\n"
-      "}\n\n");
+  p.Print(ServiceVars(service),
+          "      },\n"
+          "      ::google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(\n"
+          "          \"$service_full_name$\")};\n"
+          "}\n\n");
 }
 
 void PrintServiceDefinition(Printer& p, const pb::ServiceDescriptor& service) {

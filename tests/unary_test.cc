@@ -221,8 +221,10 @@ TEST_F(UnaryTest, HandlerThatThrowsIsUnknownAndServerKeepsServing) {
 }
 
 TEST_F(UnaryTest, UnknownMethodIsUnimplemented) {
-  static constexpr MethodInfo kMissing{"micro.testing.Echo", "Missing",
-                                       "micro.testing.Echo.Missing", RpcKind::kUnary, false};
+  static constexpr MethodInfo kMissing{
+      "micro.testing.Echo",     "Missing", "micro.testing.Echo.Missing",
+      RpcKind::kUnary,          false,     "micro.testing.EchoRequest",
+      "micro.testing.EchoReply"};
   ClientContext context;
   EchoReply reply;
   absl::Status status = client_->Call(&context, kMissing, Request("x"), &reply);
@@ -392,6 +394,21 @@ TEST_F(UnaryTest, MalformedBodyIsInvalidArgumentAndServerKeepsServing) {
   EchoReply echo;
   EXPECT_TRUE(stub_->Echo(&context, Request("after garbage"), &echo).ok());
   EXPECT_EQ(echo.text(), "after garbage");
+}
+
+TEST(GeneratedCode, DescribesEndpointsAtRunTime) {
+  EXPECT_EQ(Echo::Methods::kEcho.subject, "micro.testing.Echo.Echo");
+  EXPECT_EQ(Echo::Methods::kEcho.request_type, "micro.testing.EchoRequest");
+  EXPECT_EQ(Echo::Methods::kEcho.response_type, "micro.testing.EchoReply");
+  EXPECT_FALSE(Echo::Methods::kEcho.idempotent);
+  EXPECT_TRUE(Echo::Methods::kPing.idempotent);  // NO_SIDE_EFFECTS in the proto.
+  EchoHandler handler;
+  ServiceDefinition definition = handler.Definition();
+  ASSERT_NE(definition.descriptor, nullptr);
+  EXPECT_EQ(definition.descriptor->full_name(), "micro.testing.Echo");
+  EXPECT_EQ(definition.descriptor->FindMethodByName("Echo")->input_type()->full_name(),
+            "micro.testing.EchoRequest");
+  ASSERT_EQ(definition.endpoints.size(), 2u);
 }
 
 TEST(Connect, NoServerIsUnavailable) {
