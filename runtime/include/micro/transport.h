@@ -6,6 +6,7 @@
 #define MICRO_TRANSPORT_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -44,11 +45,21 @@ struct TransportOptions {
   absl::Duration reconnect_wait = absl::Seconds(1);
 };
 
-// An active subscription. Destroying it unsubscribes; once the destructor
+// An active subscription. Destroying it drains it: messages the server
+// already sent are still delivered, then it unsubscribes; once the destructor
 // returns, the handler is not running and will not be called again.
 class Subscription {
  public:
   virtual ~Subscription() = default;
+
+  // Bounds the messages received but not yet handed to the handler. Past
+  // either limit the NATS client drops messages (NATS is at-most-once) and
+  // counts them in Dropped(). Defaults: 65536 messages, 64 MiB. A limit <= 0
+  // means no limit. INVALID_ARGUMENT if both are unlimited.
+  virtual absl::Status SetPendingLimits(int max_messages, int64_t max_bytes) = 0;
+
+  // Messages dropped so far because the pending limits were reached.
+  virtual int64_t Dropped() const = 0;
 };
 
 // Called for each message of a subscription, one message at a time, on a

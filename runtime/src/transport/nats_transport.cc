@@ -102,6 +102,21 @@ class NatsSubscription final : public Subscription {
     natsSubscription_Destroy(sub_);
   }
 
+  absl::Status SetPendingLimits(int max_messages, int64_t max_bytes) override {
+    if (max_messages <= 0 && max_bytes <= 0) {
+      return absl::InvalidArgumentError("pending limits: at least one limit must be positive");
+    }
+    return FromNats(natsSubscription_SetPendingLimits(sub_, max_messages <= 0 ? -1 : max_messages,
+                                                      max_bytes <= 0 ? -1 : max_bytes),
+                    "setting pending limits");
+  }
+
+  int64_t Dropped() const override {
+    int64_t dropped = 0;
+    natsSubscription_GetDropped(sub_, &dropped);
+    return dropped;
+  }
+
   static void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
     static_cast<State*>(closure)->handler(ToWireMessage(msg));
   }
