@@ -43,6 +43,58 @@ struct TransportOptions {
   // between attempts to the same server.
   int max_reconnect_attempts = 60;
   absl::Duration reconnect_wait = absl::Seconds(1);
+  // How often this connection pings each peer connection it has streams
+  // with. A peer that sends nothing for 3 of its intervals is declared dead.
+  absl::Duration stream_heartbeat = absl::Seconds(1);
+};
+
+// One end of a stream (docs/PROTOCOL.md, "Streams"): ordered, flow-controlled
+// messages both ways, half-close, a final status. Thread-safe; one thread may
+// Send while another Recvs. Destroying a socket whose stream has not ended
+// cancels it, and the peer sees CANCELLED. The stream ends on its own with
+// DEADLINE_EXCEEDED at its deadline, UNAVAILABLE when the peer connection
+// stops answering or this connection is lost, DATA_LOSS when a message went
+// missing.
+class Socket {
+ public:
+  virtual ~Socket() = default;
+
+  // Sends one message, blocking while the peer's window is full. After the
+  // stream ended: its final status. A message over the NATS max payload
+  // cancels the stream with RESOURCE_EXHAUSTED. FAILED_PRECONDITION after
+  // CloseSend or End.
+  virtual absl::Status Send(std::string data) = 0;
+
+  // Blocks for the next message. OK with `*data` set; OUT_OF_RANGE once the
+  // peer finished sending normally and every message was received (a client
+  // then gets the server's status from Finish); else the status that ended
+  // the stream. Messages that arrived before the end are delivered first.
+  virtual absl::Status Recv(std::string* data) = 0;
+
+  // Client side: this side sends nothing more (half-close).
+  virtual absl::Status CloseSend() = 0;
+
+  // Server side: ends the stream with `status` and trailing metadata.
+  // FAILED_PRECONDITION if the stream has already ended.
+  virtual absl::Status End(const absl::Status& status, const Headers& trailing_metadata) = 0;
+
+  // Ends the stream at once with `reason`, which the peer also gets.
+  // Does nothing once the stream has ended.
+  virtual void Cancel(const absl::Status& reason) = 0;
+
+  // Client side: blocks until the stream has ended; its final status.
+  virtual absl::Status Finish() = 0;
+
+  // Headers of the frame that ended the stream (the server's trailing
+  // metadata is among them); empty before the end.
+  virtual Headers TrailingHeaders() = 0;
+};
+
+struct StreamOptions {
+  // Messages this side buffers; the peer never has more unacknowledged.
+  int window = 128;
+  // The whole stream must end by then.
+  absl::Time deadline = absl::InfiniteFuture();
 };
 
 // An active subscription. Destroying it drains it: messages the server
@@ -99,6 +151,19 @@ class Transport {
   virtual absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(const std::string& subject,
                                                                   const std::string& queue_group,
                                                                   MessageHandler on_message) = 0;
+
+  // Opens a stream to `open.subject` (the method subject) with the headers of
+  // `open` (content type, timeout, metadata); frame headers are added.
+  // Returns at once: failures to reach a server end the stream and surface
+  // from Send, Recv and Finish.
+  virtual absl::StatusOr<std::unique_ptr<Socket>> Dial(const WireMessage& open,
+                                                       const StreamOptions& options) = 0;
+
+  // Accepts the stream that `open`, an open frame received on one of this
+  // transport's subscriptions, asks for. INVALID_ARGUMENT if `open` is not an
+  // open frame with a reply subject.
+  virtual absl::StatusOr<std::unique_ptr<Socket>> Accept(const WireMessage& open,
+                                                         const StreamOptions& options) = 0;
 
   // The largest message (headers and data) the connected server accepts.
   virtual size_t MaxPayload() const = 0;

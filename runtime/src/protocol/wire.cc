@@ -68,7 +68,7 @@ absl::Status EncodeReplyHeaders(const absl::Status& status, std::string_view con
     return absl::InternalError(
         absl::StrCat("handler set invalid response metadata: ", bad.message()));
   }
-  headers->emplace(kContentTypeHeader, content_type);
+  if (!content_type.empty()) headers->emplace(kContentTypeHeader, content_type);
   if (!status.ok()) {
     headers->emplace(kStatusHeader, absl::StrCat(static_cast<int>(status.code())));
     headers->emplace(kServiceErrorCodeHeader, absl::StrCat(HttpCodeFromStatus(status.code())));
@@ -93,6 +93,48 @@ absl::Status DecodeReplyStatus(const Headers& headers) {
     return absl::Status(StatusFromHttpCode(http_code), message);
   }
   return absl::OkStatus();
+}
+
+FrameKind ParseFrameKind(const Headers& headers) {
+  auto it = headers.find(kFrameHeader);
+  if (it == headers.end()) return FrameKind::kNone;
+  for (FrameKind kind :
+       {FrameKind::kOpen, FrameKind::kAccept, FrameKind::kData, FrameKind::kAck, FrameKind::kClose,
+        FrameKind::kEnd, FrameKind::kCancel, FrameKind::kPing}) {
+    if (it->second == FrameKindName(kind)) return kind;
+  }
+  return FrameKind::kUnknown;
+}
+
+std::string_view FrameKindName(FrameKind kind) {
+  switch (kind) {
+    case FrameKind::kOpen:
+      return "open";
+    case FrameKind::kAccept:
+      return "accept";
+    case FrameKind::kData:
+      return "data";
+    case FrameKind::kAck:
+      return "ack";
+    case FrameKind::kClose:
+      return "close";
+    case FrameKind::kEnd:
+      return "end";
+    case FrameKind::kCancel:
+      return "cancel";
+    case FrameKind::kPing:
+      return "ping";
+    default:
+      return "";
+  }
+}
+
+std::optional<uint64_t> UintHeader(const Headers& headers, std::string_view key) {
+  auto it = headers.find(std::string(key));
+  uint64_t value = 0;
+  if (it == headers.end() || !absl::SimpleAtoi(it->second, &value)) return std::nullopt;
+  if (!it->second.empty() && it->second[0] == '-') return std::nullopt;
+  return value;
 }
 
 bool IsReservedKey(std::string_view key) {

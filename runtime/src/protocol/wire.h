@@ -5,6 +5,8 @@
 #ifndef MICRO_RUNTIME_PROTOCOL_WIRE_H_
 #define MICRO_RUNTIME_PROTOCOL_WIRE_H_
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +24,25 @@ inline constexpr char kStatusHeader[] = "Micro-Status";
 // The ADR-32 (NATS services API) error headers, so plain NATS tools see errors.
 inline constexpr char kServiceErrorHeader[] = "Nats-Service-Error";
 inline constexpr char kServiceErrorCodeHeader[] = "Nats-Service-Error-Code";
+
+// Stream frames (docs/PROTOCOL.md, "Streams").
+inline constexpr char kFrameHeader[] = "Micro-Frame";
+inline constexpr char kSeqHeader[] = "Micro-Seq";
+inline constexpr char kAckHeader[] = "Micro-Ack";
+inline constexpr char kWindowHeader[] = "Micro-Window";
+inline constexpr char kLastHeader[] = "Micro-Last";
+inline constexpr char kHeartbeatHeader[] = "Micro-Heartbeat";
+
+enum class FrameKind { kNone, kOpen, kAccept, kData, kAck, kClose, kEnd, kCancel, kPing, kUnknown };
+
+// The kind named by `Micro-Frame`: kNone without the header (a unary request
+// or reply), kUnknown for a name this version does not know.
+FrameKind ParseFrameKind(const Headers& headers);
+std::string_view FrameKindName(FrameKind kind);
+
+// The non-negative decimal integer in header `key`, or nullopt when the
+// header is absent or malformed.
+std::optional<uint64_t> UintHeader(const Headers& headers, std::string_view key);
 
 // Status messages longer than this are truncated on the wire.
 inline constexpr size_t kMaxStatusMessageBytes = 4096;
@@ -42,8 +63,8 @@ struct RequestHeaders {
 // timeout.
 absl::StatusOr<RequestHeaders> DecodeRequestHeaders(const Headers& headers, absl::Time now);
 
-// Adds the reply headers: `content_type` and the status (nothing for OK) and
-// `metadata`. INTERNAL, naming the entry, if `metadata` is invalid.
+// Adds the reply headers: `content_type` (unless empty), the status (nothing
+// for OK) and `metadata`. INTERNAL, naming the entry, if `metadata` is invalid.
 absl::Status EncodeReplyHeaders(const absl::Status& status, std::string_view content_type,
                                 const Metadata& metadata, Headers* headers);
 

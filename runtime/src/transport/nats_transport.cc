@@ -1,6 +1,8 @@
-// Transport over nats.c. Requests share one wildcard inbox subscription
-// `_INBOX.<nuid>.*`; each request gets a token as the last subject token and
-// waits in `pending_`. One timer thread fails requests whose deadline passes.
+// Transport over nats.c. Everything addressed to this connection arrives on
+// one wildcard subscription `_INBOX.<nuid>.*`: the last token is a request's
+// reply token (waiting in `pending_`), a stream id (in `streams_`), or 0 for
+// pings. One timer thread handles request and stream deadlines and the
+// heartbeats of docs/PROTOCOL.md.
 
 #include <nats/nats.h>
 
@@ -8,18 +10,22 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
-#include <set>
+#include <optional>
 #include <string>
-#include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "micro/transport.h"
+#include "protocol/wire.h"
+#include "transport/stream_core.h"
 #include "util/notification.h"
 #include "util/strings.h"
+#include "util/timer_queue.h"
 
 namespace micro {
 namespace {
@@ -128,31 +134,49 @@ class NatsSubscription final : public Subscription {
   State* state_;
 };
 
-class NatsTransport final : public Transport {
+// The Socket users hold; the connection holds the same core to route frames.
+class NatsSocket final : public Socket {
+ public:
+  explicit NatsSocket(std::shared_ptr<internal::StreamCore> core) : core_(std::move(core)) {}
+  ~NatsSocket() override { core_->Cancel(absl::CancelledError("the socket was destroyed")); }
+
+  absl::Status Send(std::string data) override { return core_->Send(std::move(data)); }
+  absl::Status Recv(std::string* data) override { return core_->Recv(data); }
+  absl::Status CloseSend() override { return core_->CloseSend(); }
+  absl::Status End(const absl::Status& status, const Headers& trailing_metadata) override {
+    return core_->End(status, trailing_metadata);
+  }
+  void Cancel(const absl::Status& reason) override { core_->Cancel(reason); }
+  absl::Status Finish() override { return core_->Finish(); }
+  Headers TrailingHeaders() override { return core_->TrailingHeaders(); }
+
+ private:
+  std::shared_ptr<internal::StreamCore> core_;
+};
+
+// The connection's inbox part of an address `<inbox>.<id>`.
+std::string_view InboxOf(std::string_view address) {
+  size_t dot = address.rfind('.');
+  return dot == std::string_view::npos ? std::string_view() : address.substr(0, dot);
+}
+
+class NatsTransport final : public Transport, private internal::StreamHost {
  public:
   NatsTransport() = default;
 
   ~NatsTransport() override {
+    inbox_subscription_.reset();  // No more replies or frames arrive.
+    FailEverything(absl::CancelledError("transport destroyed before the reply"));
+    timers_.reset();  // Timers call into this object: stop them before it goes.
     {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-      timer_cv_.notify_one();
-    }
-    if (timer_thread_.joinable()) timer_thread_.join();
-    inbox_subscription_.reset();
-    absl::flat_hash_map<uint64_t, PendingRequest> abandoned;
-    {
-      std::lock_guard lock(mu_);
-      abandoned.swap(pending_);
-      deadlines_.clear();
-    }
-    for (auto& [token, request] : abandoned) {
-      std::move(request.on_reply)(absl::CancelledError("transport destroyed before the reply"));
+      std::lock_guard lock(relay_->mu);
+      relay_->transport = nullptr;
     }
     if (connection_ != nullptr) natsConnection_Destroy(connection_);
   }
 
   absl::Status Connect(const TransportOptions& options) {
+    heartbeat_ = options.stream_heartbeat;
     natsOptions* opts = nullptr;
     absl::Status status = FromNats(natsOptions_Create(&opts), "creating NATS options");
     if (!status.ok()) return status;
@@ -168,22 +192,31 @@ class NatsTransport final : public Transport {
     }
     // Without it every publish waits up to 1 ms for nats.c's flusher thread.
     if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
-    if (s != NATS_OK)
+    // nats.c's reference to the relay, released by the closed callback.
+    auto* relay_ref = new std::shared_ptr<CallbackRelay>(relay_);
+    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, &OnDisconnected, relay_ref);
+    if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, &OnClosed, relay_ref);
+    if (s != NATS_OK) {
       return FromNats(s, absl::StrCat("invalid NATS options for '", options.url, "'"));
+    }
     s = natsConnection_Connect(&connection_, opts);
+    if (s != NATS_OK) delete relay_ref;  // No connection, so no closed callback.
     if (s != NATS_OK) {
       return FromNats(s, absl::StrCat("cannot connect to NATS at '", options.url, "'"));
     }
 
     natsInbox* inbox = nullptr;
     if (s = natsInbox_Create(&inbox); s != NATS_OK) return FromNats(s, "creating inbox");
-    inbox_prefix_ = absl::StrCat(static_cast<const char*>(inbox), ".");
+    inbox_ = static_cast<const char*>(inbox);
     natsInbox_Destroy(inbox);
-    auto subscription = Subscribe(absl::StrCat(inbox_prefix_, "*"), "",
-                                  [this](WireMessage reply) { OnReply(std::move(reply)); });
+    ping_address_ = absl::StrCat(inbox_, ".0");
+    // One subscription carries every reply, stream frame and ping.
+    auto subscription = Subscribe(absl::StrCat(inbox_, ".*"), "",
+                                  [this](WireMessage message) { OnInbox(std::move(message)); });
     if (!subscription.ok()) return subscription.status();
     inbox_subscription_ = *std::move(subscription);
-    timer_thread_ = std::thread([this] { ExpireDeadlines(); });
+    timers_ = std::make_unique<internal::TimerQueue>();
+    ScheduleHeartbeat();
     return absl::OkStatus();
   }
 
@@ -196,15 +229,20 @@ class NatsTransport final : public Transport {
     {
       std::lock_guard lock(mu_);
       token = next_token_++;
-      pending_.emplace(token, PendingRequest{std::move(on_reply), deadline});
-      if (deadline != absl::InfiniteFuture()) {
-        deadlines_.emplace(deadline, token);
-        // Waking the timer thread costs a context switch per call; needed only
-        // when it would otherwise sleep past this deadline.
-        if (deadline < timer_wakeup_) timer_cv_.notify_one();
+      pending_.emplace(token, PendingRequest{std::move(on_reply), 0});
+    }
+    if (deadline != absl::InfiniteFuture()) {
+      internal::TimerQueue::Id timer = timers_->Schedule(deadline, [this, token] {
+        Complete(token, absl::DeadlineExceededError("deadline exceeded before a reply arrived"));
+      });
+      std::lock_guard lock(mu_);
+      if (auto it = pending_.find(token); it != pending_.end()) {
+        it->second.timer = timer;
+      } else {
+        timers_->Cancel(timer);  // Completed while we scheduled.
       }
     }
-    absl::Status sent = PublishTo(request, absl::StrCat(inbox_prefix_, token));
+    absl::Status sent = PublishTo(request, Address(token));
     if (!sent.ok()) Complete(token, std::move(sent));
   }
 
@@ -219,8 +257,9 @@ class NatsTransport final : public Transport {
                                        &NatsSubscription::OnMessage, state)
             : natsConnection_QueueSubscribe(&sub, connection_, subject.c_str(), queue_group.c_str(),
                                             &NatsSubscription::OnMessage, state);
-    if (s == NATS_OK)
+    if (s == NATS_OK) {
       s = natsSubscription_SetOnCompleteCB(sub, &NatsSubscription::OnComplete, state);
+    }
     // A PING/PONG round trip: the server has processed our SUB when it answers.
     if (s == NATS_OK) s = natsConnection_FlushTimeout(connection_, kSubscribeConfirmTimeoutMs);
     if (s != NATS_OK) {
@@ -235,6 +274,47 @@ class NatsTransport final : public Transport {
     return std::unique_ptr<Subscription>(new NatsSubscription(sub, state));
   }
 
+  absl::StatusOr<std::unique_ptr<Socket>> Dial(const WireMessage& open,
+                                               const StreamOptions& options) override {
+    uint64_t id = NextToken();
+    auto core = std::make_shared<internal::StreamCore>(
+        AsHost(), internal::StreamCore::Role::kClient, id, Address(id), "", 0, options);
+    Register(core, "");
+    core->Start();
+    WireMessage frame = open;
+    frame.headers.emplace(protocol::kFrameHeader,
+                          protocol::FrameKindName(protocol::FrameKind::kOpen));
+    AddWindowAndHeartbeat(options, &frame.headers);
+    if (absl::Status sent = PublishTo(frame, Address(id)); !sent.ok()) {
+      core->Fail(sent);
+    }
+    return std::unique_ptr<Socket>(new NatsSocket(std::move(core)));
+  }
+
+  absl::StatusOr<std::unique_ptr<Socket>> Accept(const WireMessage& open,
+                                                 const StreamOptions& options) override {
+    std::optional<uint64_t> peer_window =
+        protocol::UintHeader(open.headers, protocol::kWindowHeader);
+    if (protocol::ParseFrameKind(open.headers) != protocol::FrameKind::kOpen ||
+        open.reply.empty() || !peer_window.has_value() || *peer_window == 0) {
+      return absl::InvalidArgumentError("not an open frame with a reply subject and a window");
+    }
+    uint64_t id = NextToken();
+    auto core =
+        std::make_shared<internal::StreamCore>(AsHost(), internal::StreamCore::Role::kServer, id,
+                                               Address(id), open.reply, *peer_window, options);
+    Register(core, open.reply, PeerHeartbeat(open.headers));
+    core->Start();
+    WireMessage accept;
+    accept.subject = open.reply;
+    accept.reply = Address(id);
+    accept.headers.emplace(protocol::kFrameHeader,
+                           protocol::FrameKindName(protocol::FrameKind::kAccept));
+    AddWindowAndHeartbeat(options, &accept.headers);
+    if (absl::Status sent = Publish(accept); !sent.ok()) core->Fail(sent);
+    return std::unique_ptr<Socket>(new NatsSocket(std::move(core)));
+  }
+
   size_t MaxPayload() const override {
     return static_cast<size_t>(natsConnection_GetMaxPayload(connection_));
   }
@@ -242,8 +322,205 @@ class NatsTransport final : public Transport {
  private:
   struct PendingRequest {
     ReplyHandler on_reply;
-    absl::Time deadline;
+    internal::TimerQueue::Id timer;
   };
+
+  // A connection we have streams with, and when it was last heard from.
+  struct Peer {
+    absl::Time last_heard;
+    absl::Duration heartbeat;
+    absl::flat_hash_set<uint64_t> streams;
+  };
+
+  internal::StreamHost* AsHost() { return this; }
+
+  // StreamHost.
+  absl::Status PublishFrame(const WireMessage& frame) override { return Publish(frame); }
+  internal::TimerQueue& timers() override { return *timers_; }
+  void StreamEnded(uint64_t id) override {
+    std::lock_guard lock(mu_);
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    if (!it->second.peer.empty()) {
+      auto peer = peers_.find(it->second.peer);
+      if (peer != peers_.end()) {
+        peer->second.streams.erase(id);
+        if (peer->second.streams.empty()) peers_.erase(peer);
+      }
+    }
+    streams_.erase(it);
+  }
+
+  uint64_t NextToken() {
+    std::lock_guard lock(mu_);
+    return next_token_++;
+  }
+
+  std::string Address(uint64_t token) const { return absl::StrCat(inbox_, ".", token); }
+
+  void AddWindowAndHeartbeat(const StreamOptions& options, Headers* headers) const {
+    headers->emplace(protocol::kWindowHeader, absl::StrCat(std::max(1, options.window)));
+    headers->emplace(protocol::kHeartbeatHeader,
+                     absl::StrCat(absl::ToInt64Nanoseconds(heartbeat_)));
+  }
+
+  static absl::Duration PeerHeartbeat(const Headers& headers) {
+    std::optional<uint64_t> nanos = protocol::UintHeader(headers, protocol::kHeartbeatHeader);
+    return nanos.has_value() && *nanos > 0 ? absl::Nanoseconds(*nanos) : kDefaultPeerHeartbeat;
+  }
+
+  // Routes frames for `core` to it; with a peer address, also watches the peer.
+  void Register(const std::shared_ptr<internal::StreamCore>& core, std::string_view peer_address,
+                absl::Duration peer_heartbeat = kDefaultPeerHeartbeat) {
+    std::lock_guard lock(mu_);
+    streams_.emplace(core->id(), StreamEntry{core, ""});
+    if (!peer_address.empty()) WatchPeerLocked(core->id(), peer_address, peer_heartbeat);
+  }
+
+  void WatchPeerLocked(uint64_t id, std::string_view peer_address, absl::Duration heartbeat) {
+    std::string peer(InboxOf(peer_address));
+    streams_[id].peer = peer;
+    Peer& entry = peers_[peer];
+    if (entry.streams.empty()) entry.last_heard = absl::Now();
+    entry.heartbeat = heartbeat;
+    entry.streams.insert(id);
+  }
+
+  void OnInbox(WireMessage message) {
+    uint64_t token = 0;
+    std::string_view suffix = std::string_view(message.subject).substr(inbox_.size() + 1);
+    if (!absl::SimpleAtoi(internal::ToAbsl(suffix), &token)) return;  // Not ours.
+    protocol::FrameKind kind = protocol::ParseFrameKind(message.headers);
+    std::shared_ptr<internal::StreamCore> stream;
+    {
+      std::lock_guard lock(mu_);
+      if (auto peer = peers_.find(internal::ToAbsl(InboxOf(message.reply))); peer != peers_.end()) {
+        peer->second.last_heard = absl::Now();
+      }
+      if (token == 0) return;  // A ping: hearing it was all it was for.
+      if (auto it = streams_.find(token); it != streams_.end()) {
+        stream = it->second.core;
+        if (kind == protocol::FrameKind::kAccept && it->second.peer.empty()) {
+          WatchPeerLocked(token, message.reply, PeerHeartbeat(message.headers));
+        }
+      }
+    }
+    if (stream != nullptr) {
+      if (IsNoResponders(message)) {
+        stream->Fail(absl::UnavailableError("no service is listening on the method's subject"));
+      } else {
+        stream->OnFrame(kind, message);
+      }
+      return;
+    }
+    if (kind == protocol::FrameKind::kNone) {
+      Complete(token, IsNoResponders(message) ? absl::StatusOr<WireMessage>(absl::UnavailableError(
+                                                    "no service is listening on the subject"))
+                                              : absl::StatusOr<WireMessage>(std::move(message)));
+      return;
+    }
+    if (kind == protocol::FrameKind::kData || kind == protocol::FrameKind::kClose ||
+        kind == protocol::FrameKind::kAccept) {
+      RejectUnknownStream(message);
+    }
+  }
+
+  // Tells a peer that keeps talking to a stream we no longer know.
+  void RejectUnknownStream(const WireMessage& frame) {
+    if (frame.reply.empty()) return;
+    WireMessage cancel;
+    cancel.subject = frame.reply;
+    cancel.reply = frame.subject;
+    protocol::EncodeReplyHeaders(absl::AbortedError("the peer does not know this stream"), "", {},
+                                 &cancel.headers)
+        .IgnoreError();
+    cancel.headers.emplace(protocol::kFrameHeader,
+                           protocol::FrameKindName(protocol::FrameKind::kCancel));
+    Publish(cancel).IgnoreError();
+  }
+
+  // nats-server answers a request nobody subscribes to with status 503;
+  // nats.c exposes the status line as the `Status` header of an empty message.
+  static bool IsNoResponders(const WireMessage& message) {
+    if (!message.data.empty()) return false;
+    auto it = message.headers.find("Status");
+    return it != message.headers.end() && it->second == "503";
+  }
+
+  // Pings every peer we have streams with, and ends the streams of peers
+  // that stopped answering.
+  void Heartbeat() {
+    std::vector<std::string> ping;
+    std::vector<std::pair<std::string, std::shared_ptr<internal::StreamCore>>> dead;
+    absl::Time now = absl::Now();
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [inbox, peer] : peers_) {
+        if (now - peer.last_heard > kMissedHeartbeats * peer.heartbeat) {
+          for (uint64_t id : peer.streams) {
+            if (auto it = streams_.find(id); it != streams_.end())
+              dead.emplace_back(inbox, it->second.core);
+          }
+        } else {
+          ping.push_back(inbox);
+        }
+      }
+    }
+    for (const std::string& inbox : ping) {
+      WireMessage message{absl::StrCat(inbox, ".0"), ping_address_, {}, ""};
+      message.headers.emplace(protocol::kFrameHeader,
+                              protocol::FrameKindName(protocol::FrameKind::kPing));
+      Publish(message).IgnoreError();
+    }
+    for (auto& [inbox, core] : dead) {
+      core->Fail(absl::UnavailableError(
+          absl::StrCat("the peer connection ", inbox, " stopped answering heartbeats")));
+    }
+    ScheduleHeartbeat();
+  }
+
+  void ScheduleHeartbeat() {
+    timers_->Schedule(absl::Now() + heartbeat_, [this] { Heartbeat(); });
+  }
+
+  // Ends every stream and pending request: with the connection gone, frames
+  // and replies may have been lost.
+  void FailEverything(const absl::Status& status) {
+    absl::flat_hash_map<uint64_t, PendingRequest> requests;
+    std::vector<std::shared_ptr<internal::StreamCore>> streams;
+    {
+      std::lock_guard lock(mu_);
+      requests.swap(pending_);
+      for (auto& [id, entry] : streams_) streams.push_back(entry.core);
+    }
+    for (auto& [token, request] : requests) {
+      timers_->Cancel(request.timer);
+      std::move(request.on_reply)(status);
+    }
+    for (auto& stream : streams) stream->Fail(status);
+  }
+
+  // nats.c may run connection callbacks on its own thread even after
+  // natsConnection_Destroy returns, so they reach the transport through this
+  // relay, which the destructor disconnects. The transport and nats.c share
+  // it; nats.c lets go in the closed callback, its last.
+  struct CallbackRelay {
+    explicit CallbackRelay(NatsTransport* owner) : transport(owner) {}
+    std::mutex mu;
+    NatsTransport* transport;
+  };
+
+  static void OnDisconnected(natsConnection*, void* closure) {
+    CallbackRelay* relay = static_cast<std::shared_ptr<CallbackRelay>*>(closure)->get();
+    std::lock_guard lock(relay->mu);
+    if (relay->transport != nullptr) {
+      relay->transport->FailEverything(absl::UnavailableError("lost the connection to NATS"));
+    }
+  }
+
+  static void OnClosed(natsConnection*, void* closure) {
+    delete static_cast<std::shared_ptr<CallbackRelay>*>(closure);
+  }
 
   absl::Status PublishTo(const WireMessage& message, const std::string& reply) {
     size_t size = message.data.size() + HeaderBytes(message.headers);
@@ -264,27 +541,6 @@ class NatsTransport final : public Transport {
     return FromNats(s, absl::StrCat("cannot publish to '", message.subject, "'"));
   }
 
-  void OnReply(WireMessage reply) {
-    uint64_t token = 0;
-    std::string_view suffix = std::string_view(reply.subject).substr(inbox_prefix_.size());
-    if (!absl::SimpleAtoi(internal::ToAbsl(suffix), &token))
-      return;  // Not one of ours: nothing waits for it.
-    // nats-server answers a request nobody subscribes to with status 503.
-    if (NatsStatusLine(reply) == "503") {
-      Complete(token, absl::UnavailableError("no service is listening on the subject"));
-      return;
-    }
-    Complete(token, std::move(reply));
-  }
-
-  // The NATS status line of a control message ("503" for no responders);
-  // nats.c exposes it as the `Status` header of an empty message.
-  static std::string_view NatsStatusLine(const WireMessage& reply) {
-    if (!reply.data.empty()) return {};
-    auto it = reply.headers.find("Status");
-    return it == reply.headers.end() ? std::string_view() : std::string_view(it->second);
-  }
-
   // Hands the outcome to the request's handler, unless it has completed already.
   void Complete(uint64_t token, absl::StatusOr<WireMessage> outcome) {
     ReplyHandler on_reply;
@@ -293,47 +549,34 @@ class NatsTransport final : public Transport {
       auto it = pending_.find(token);
       if (it == pending_.end()) return;  // Late reply after the deadline fired.
       on_reply = std::move(it->second.on_reply);
-      if (it->second.deadline != absl::InfiniteFuture()) {
-        deadlines_.erase(std::make_pair(it->second.deadline, token));
-      }
+      if (it->second.timer != 0) timers_->Cancel(it->second.timer);
       pending_.erase(it);
     }
     std::move(on_reply)(std::move(outcome));
   }
 
-  void ExpireDeadlines() {
-    std::unique_lock lock(mu_);
-    while (!stopping_) {
-      timer_wakeup_ = deadlines_.empty() ? absl::InfiniteFuture() : deadlines_.begin()->first;
-      if (absl::Now() < timer_wakeup_) {
-        if (timer_wakeup_ == absl::InfiniteFuture()) {
-          timer_cv_.wait(lock);
-        } else {
-          timer_cv_.wait_until(lock, absl::ToChronoTime(timer_wakeup_));
-        }
-        continue;
-      }
-      uint64_t token = deadlines_.begin()->second;
-      lock.unlock();
-      Complete(token, absl::DeadlineExceededError("deadline exceeded before a reply arrived"));
-      lock.lock();
-    }
-  }
+  struct StreamEntry {
+    std::shared_ptr<internal::StreamCore> core;
+    std::string peer;  // The peer connection's inbox, once known.
+  };
 
+  static constexpr int kMissedHeartbeats = 3;
+  static constexpr absl::Duration kDefaultPeerHeartbeat = absl::Seconds(1);
+
+  const std::shared_ptr<CallbackRelay> relay_ = std::make_shared<CallbackRelay>(this);
   natsConnection* connection_ = nullptr;
-  std::string inbox_prefix_;
+  std::string inbox_;
+  std::string ping_address_;
+  absl::Duration heartbeat_;
   std::unique_ptr<Subscription> inbox_subscription_;
-  std::thread timer_thread_;
+  std::unique_ptr<internal::TimerQueue> timers_;
 
   // Guards the members below it.
   std::mutex mu_;
-  std::condition_variable timer_cv_;
-  bool stopping_ = false;
   uint64_t next_token_ = 1;
   absl::flat_hash_map<uint64_t, PendingRequest> pending_;
-  std::set<std::pair<absl::Time, uint64_t>> deadlines_;
-  // When the timer thread wakes next on its own (it may wake earlier).
-  absl::Time timer_wakeup_ = absl::InfiniteFuture();
+  absl::flat_hash_map<uint64_t, StreamEntry> streams_;
+  absl::flat_hash_map<std::string, Peer> peers_;
 };
 
 }  // namespace
