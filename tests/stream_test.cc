@@ -1,0 +1,405 @@
+// Streams over a real nats-server at the transport level: Dial/Accept sockets,
+// ordering, flow control, half-close, cancellation, deadlines, liveness and
+// scale (docs/PROTOCOL.md, "Streams").
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "micro/executor.h"
+#include "micro/transport.h"
+#include "protocol/wire.h"
+#include "support/nats_server.h"
+#include "support/process.h"
+#include "util/in_flight.h"
+#include "util/notification.h"
+
+namespace micro {
+namespace {
+
+using ::micro::testing::ChildProcess;
+using ::micro::testing::NatsServer;
+
+constexpr char kSubject[] = "test.stream";
+constexpr absl::Duration kHeartbeat = absl::Milliseconds(100);
+
+std::shared_ptr<Transport> Connect(const NatsServer& nats) {
+  TransportOptions options;
+  options.url = nats.url();
+  options.stream_heartbeat = kHeartbeat;
+  auto transport = ConnectNats(options);
+  EXPECT_TRUE(transport.ok()) << transport.status();
+  return transport.ok() ? *transport : nullptr;
+}
+
+WireMessage Open(const std::string& subject = kSubject) {
+  WireMessage open;
+  open.subject = subject;
+  return open;
+}
+
+class StreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    monitor_port_ = testing::PickFreePort();
+    auto nats = NatsServer::Start({"-m", absl::StrCat(monitor_port_)});
+    ASSERT_TRUE(nats.ok()) << nats.status();
+    nats_ = *std::move(nats);
+    server_ = Connect(*nats_);
+    client_ = Connect(*nats_);
+    ASSERT_NE(server_, nullptr);
+    ASSERT_NE(client_, nullptr);
+    pool_ = NewThreadPoolExecutor(8);
+  }
+
+  void TearDown() override {
+    subscription_.reset();
+    handlers_.WaitUntilIdle();
+    pool_.reset();
+  }
+
+  // Accepts every stream opened on kSubject and runs `handler` on the pool.
+  void Serve(std::function<void(Socket&)> handler, StreamOptions options = {}) {
+    auto subscription =
+        server_->Subscribe(kSubject, "", [this, handler, options](WireMessage open) {
+          auto socket = server_->Accept(open, options);
+          ASSERT_TRUE(socket.ok()) << socket.status();
+          handlers_.Start();
+          pool_->Schedule([this, handler, socket = std::shared_ptr<Socket>(*std::move(socket))] {
+            handler(*socket);
+            handlers_.Finish();
+          });
+        });
+    ASSERT_TRUE(subscription.ok()) << subscription.status();
+    subscription_ = *std::move(subscription);
+  }
+
+  std::unique_ptr<Socket> Dial(StreamOptions options = {}) {
+    auto socket = client_->Dial(Open(), options);
+    EXPECT_TRUE(socket.ok()) << socket.status();
+    return socket.ok() ? *std::move(socket) : nullptr;
+  }
+
+  static void EchoUntilEnd(Socket& socket) {
+    std::string message;
+    absl::Status status;
+    while ((status = socket.Recv(&message)).ok()) {
+      if (!socket.Send(message).ok()) return;
+    }
+    if (absl::IsOutOfRange(status)) socket.End(absl::OkStatus(), {{"echoed", "yes"}}).IgnoreError();
+  }
+
+  int monitor_port_ = 0;
+  std::unique_ptr<NatsServer> nats_;
+  std::shared_ptr<Transport> server_;
+  std::shared_ptr<Transport> client_;
+  std::shared_ptr<Executor> pool_;
+  std::unique_ptr<Subscription> subscription_;
+  internal::InFlight handlers_;
+};
+
+TEST_F(StreamTest, BidiEchoArrivesInOrderThenEndsWithTrailers) {
+  Serve(EchoUntilEnd);
+  auto socket = Dial();
+  constexpr int kMessages = 1000;
+  std::thread writer([&] {
+    for (int i = 0; i < kMessages; ++i) ASSERT_TRUE(socket->Send(absl::StrCat("m", i)).ok());
+    ASSERT_TRUE(socket->CloseSend().ok());
+  });
+  std::string message;
+  for (int i = 0; i < kMessages; ++i) {
+    ASSERT_TRUE(socket->Recv(&message).ok()) << i;
+    ASSERT_EQ(message, absl::StrCat("m", i));
+  }
+  writer.join();
+  EXPECT_TRUE(absl::IsOutOfRange(socket->Recv(&message)));
+  EXPECT_TRUE(socket->Finish().ok());
+  Headers trailers = socket->TrailingHeaders();
+  ASSERT_EQ(trailers.count("echoed"), 1u);
+  EXPECT_EQ(trailers.find("echoed")->second, "yes");
+}
+
+TEST_F(StreamTest, OrderingUnderLoadWithTinyWindows) {
+  StreamOptions tiny;
+  tiny.window = 2;
+  Serve(EchoUntilEnd, tiny);
+  auto socket = Dial(tiny);
+  constexpr int kMessages = 10000;
+  std::thread writer([&] {
+    for (int i = 0; i < kMessages; ++i) ASSERT_TRUE(socket->Send(absl::StrCat(i)).ok());
+    ASSERT_TRUE(socket->CloseSend().ok());
+  });
+  std::string message;
+  int received = 0;
+  while (socket->Recv(&message).ok()) {
+    ASSERT_EQ(message, absl::StrCat(received));
+    ++received;
+  }
+  writer.join();
+  EXPECT_EQ(received, kMessages);
+  EXPECT_TRUE(socket->Finish().ok());
+}
+
+TEST_F(StreamTest, SlowReaderBoundsAFastWriterToTheWindow) {
+  constexpr int kMessages = 2000;
+  constexpr int kWindow = 16;
+  std::atomic<int> sent{0};
+  Serve([&](Socket& socket) {
+    for (int i = 0; i < kMessages; ++i) {
+      if (!socket.Send(std::string(1024, 'x')).ok()) return;
+      sent.fetch_add(1);
+    }
+    socket.End(absl::OkStatus(), {}).IgnoreError();
+  });
+  StreamOptions options;
+  options.window = kWindow;
+  auto socket = Dial(options);
+  ASSERT_TRUE(socket->CloseSend().ok());
+  std::string message;
+  int consumed = 0;
+  int max_ahead = 0;
+  while (socket->Recv(&message).ok()) {
+    ++consumed;
+    if (consumed % 100 == 0) absl::SleepFor(absl::Milliseconds(5));  // A slow reader.
+    max_ahead = std::max(max_ahead, sent.load() - consumed);
+  }
+  EXPECT_EQ(consumed, kMessages);
+  EXPECT_TRUE(socket->Finish().ok());
+  // The writer never got further ahead of the reader than the window allows.
+  EXPECT_LE(max_ahead, kWindow);
+  EXPECT_GT(max_ahead, 0);
+}
+
+TEST_F(StreamTest, HalfCloseLetsTheServerAnswerAfterTheLastMessage) {
+  Serve([](Socket& socket) {
+    std::string message;
+    int sum = 0;
+    absl::Status status;
+    while ((status = socket.Recv(&message)).ok()) sum += std::stoi(message);
+    ASSERT_TRUE(absl::IsOutOfRange(status)) << status;
+    ASSERT_TRUE(socket.Send(absl::StrCat(sum)).ok());
+    ASSERT_TRUE(socket.End(absl::OkStatus(), {}).ok());
+  });
+  auto socket = Dial();
+  for (int i : {1, 2, 39}) ASSERT_TRUE(socket->Send(absl::StrCat(i)).ok());
+  ASSERT_TRUE(socket->CloseSend().ok());
+  EXPECT_EQ(socket->Send("late").code(), absl::StatusCode::kFailedPrecondition);
+  std::string message;
+  ASSERT_TRUE(socket->Recv(&message).ok());
+  EXPECT_EQ(message, "42");
+  EXPECT_TRUE(absl::IsOutOfRange(socket->Recv(&message)));
+  EXPECT_TRUE(socket->Finish().ok());
+}
+
+TEST_F(StreamTest, ClientCancelReachesTheServer) {
+  internal::Notification server_saw;
+  absl::Status server_status;
+  Serve([&](Socket& socket) {
+    std::string message;
+    while ((server_status = socket.Recv(&message)).ok()) {
+    }
+    server_saw.Notify();
+  });
+  auto socket = Dial();
+  ASSERT_TRUE(socket->Send("hello").ok());
+  socket->Cancel(absl::CancelledError("changed my mind"));
+  ASSERT_TRUE(server_saw.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(server_status, absl::CancelledError("changed my mind"));
+  EXPECT_EQ(socket->Finish(), absl::CancelledError("changed my mind"));
+}
+
+TEST_F(StreamTest, DestroyingTheSocketCancelsTheStream) {
+  internal::Notification server_saw;
+  absl::Status server_status;
+  Serve([&](Socket& socket) {
+    std::string message;
+    while ((server_status = socket.Recv(&message)).ok()) {
+    }
+    server_saw.Notify();
+  });
+  auto socket = Dial();
+  ASSERT_TRUE(socket->Send("hello").ok());
+  socket.reset();
+  ASSERT_TRUE(server_saw.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(server_status.code(), absl::StatusCode::kCancelled) << server_status;
+}
+
+TEST_F(StreamTest, ServerCancelAndErrorEndsReachTheClient) {
+  Serve([](Socket& socket) {
+    std::string message;
+    if (!socket.Recv(&message).ok()) return;
+    if (message == "cancel") {
+      socket.Cancel(absl::PermissionDeniedError("not you"));
+    } else {
+      socket.End(absl::NotFoundError("no such route"), {{"hint", "try north"}}).IgnoreError();
+    }
+  });
+  auto cancelled = Dial();
+  ASSERT_TRUE(cancelled->Send("cancel").ok());
+  std::string message;
+  EXPECT_EQ(cancelled->Recv(&message), absl::PermissionDeniedError("not you"));
+  EXPECT_EQ(cancelled->Finish(), absl::PermissionDeniedError("not you"));
+
+  auto ended = Dial();
+  ASSERT_TRUE(ended->Send("end").ok());
+  EXPECT_EQ(ended->Recv(&message), absl::NotFoundError("no such route"));
+  EXPECT_EQ(ended->Finish(), absl::NotFoundError("no such route"));
+  Headers trailers = ended->TrailingHeaders();
+  ASSERT_EQ(trailers.count("hint"), 1u);
+  EXPECT_EQ(trailers.find("hint")->second, "try north");
+}
+
+TEST_F(StreamTest, DeadlineCoversTheWholeStreamOnBothSides) {
+  internal::Notification server_saw;
+  absl::Status server_status;
+  Serve([&](Socket& socket) {
+    std::string message;
+    while ((server_status = socket.Recv(&message)).ok()) {
+    }
+    server_saw.Notify();
+  });
+  StreamOptions options;
+  options.deadline = absl::Now() + absl::Milliseconds(400);
+  absl::Time start = absl::Now();
+  auto socket = Dial(options);
+  ASSERT_TRUE(socket->Send("tick").ok());
+  std::string message;
+  EXPECT_EQ(socket->Recv(&message).code(), absl::StatusCode::kDeadlineExceeded);
+  absl::Duration elapsed = absl::Now() - start;
+  EXPECT_GE(elapsed, absl::Milliseconds(390));
+  EXPECT_LT(elapsed, absl::Seconds(5));
+  ASSERT_TRUE(server_saw.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(server_status.code(), absl::StatusCode::kDeadlineExceeded) << server_status;
+}
+
+TEST_F(StreamTest, NobodyListeningIsUnavailable) {
+  auto socket = client_->Dial(Open("nobody.listens.here"), {});
+  ASSERT_TRUE(socket.ok());
+  EXPECT_EQ((*socket)->Finish().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ((*socket)->Send("x").code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(StreamTest, MessageOverMaxPayloadIsResourceExhaustedOnBothSides) {
+  internal::Notification server_saw;
+  absl::Status server_status;
+  Serve([&](Socket& socket) {
+    std::string message;
+    while ((server_status = socket.Recv(&message)).ok()) {
+    }
+    server_saw.Notify();
+  });
+  auto socket = Dial();
+  ASSERT_TRUE(socket->Send("small first").ok());
+  absl::Status big = socket->Send(std::string(client_->MaxPayload() + 1, 'b'));
+  EXPECT_EQ(big.code(), absl::StatusCode::kResourceExhausted) << big;
+  ASSERT_TRUE(server_saw.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(server_status.code(), absl::StatusCode::kResourceExhausted) << server_status;
+}
+
+TEST_F(StreamTest, MissingMessageIsDataLossNeverSilent) {
+  // A hand-made server that skips message 1.
+  auto fake_server = server_->Subscribe(kSubject, "", [this](WireMessage open) {
+    WireMessage accept{open.reply, "test.fake.server.1", {}, ""};
+    accept.headers = {{"Micro-Frame", "accept"}, {"Micro-Window", "8"}};
+    ASSERT_TRUE(server_->Publish(accept).ok());
+    WireMessage data{open.reply, "test.fake.server.1", {}, "second"};
+    data.headers = {{"Micro-Frame", "data"}, {"Micro-Seq", "2"}};
+    ASSERT_TRUE(server_->Publish(data).ok());
+  });
+  ASSERT_TRUE(fake_server.ok());
+  internal::Notification cancel_seen;
+  std::string cancel_status;
+  auto peer = server_->Subscribe("test.fake.server.1", "", [&](WireMessage frame) {
+    if (protocol::HeaderValue(frame.headers, "Micro-Frame") == "cancel") {
+      cancel_status = std::string(protocol::HeaderValue(frame.headers, "Micro-Status"));
+      cancel_seen.Notify();
+    }
+  });
+  ASSERT_TRUE(peer.ok());
+  auto socket = Dial();
+  std::string message;
+  EXPECT_EQ(socket->Recv(&message).code(), absl::StatusCode::kDataLoss);
+  ASSERT_TRUE(cancel_seen.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(cancel_status, "15");  // The peer is told too.
+}
+
+std::string PeerBinary() { return absl::StrCat(MICRO_TEST_BINARY_DIR, "/stream_peer"); }
+
+TEST_F(StreamTest, ServerKilledMidStreamIsUnavailableWithinHeartbeats) {
+  auto peer = ChildProcess::StartAndWaitReady({PeerBinary(), "server", nats_->url(), "peer.echo"});
+  ASSERT_TRUE(peer.ok()) << peer.status();
+  auto socket = client_->Dial(Open("peer.echo"), {});
+  ASSERT_TRUE(socket.ok());
+  std::string message;
+  ASSERT_TRUE((*socket)->Send("ping").ok());
+  ASSERT_TRUE((*socket)->Recv(&message).ok());
+  (*peer)->Kill();
+  absl::Time killed = absl::Now();
+  absl::Status status = (*socket)->Recv(&message);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  // Declared dead after 3 missed heartbeats of 100 ms, checked every 100 ms.
+  EXPECT_LT(absl::Now() - killed, absl::Seconds(2));
+}
+
+TEST_F(StreamTest, ClientKilledMidStreamIsUnavailableWithinHeartbeats) {
+  internal::Notification got_message;
+  internal::Notification server_saw;
+  absl::Status server_status;
+  Serve([&](Socket& socket) {
+    std::string message;
+    while ((server_status = socket.Recv(&message)).ok()) got_message.Notify();
+    server_saw.Notify();
+  });
+  auto peer = ChildProcess::StartAndWaitReady({PeerBinary(), "client", nats_->url(), kSubject});
+  ASSERT_TRUE(peer.ok()) << peer.status();
+  ASSERT_TRUE(got_message.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  (*peer)->Kill();
+  absl::Time killed = absl::Now();
+  ASSERT_TRUE(server_saw.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(server_status.code(), absl::StatusCode::kUnavailable) << server_status;
+  EXPECT_LT(absl::Now() - killed, absl::Seconds(2));
+}
+
+TEST_F(StreamTest, TenThousandConcurrentStreamsShareOneConnection) {
+  Serve(EchoUntilEnd);
+  absl::StatusOr<int> subscriptions_before = testing::SubscriptionCount(monitor_port_);
+  ASSERT_TRUE(subscriptions_before.ok()) << subscriptions_before.status();
+  int threads_before = testing::ThreadCount();
+
+  constexpr int kStreams = 10000;
+  StreamOptions options;
+  options.window = 2;
+  std::vector<std::unique_ptr<Socket>> sockets;
+  sockets.reserve(kStreams);
+  for (int i = 0; i < kStreams; ++i) {
+    sockets.push_back(Dial(options));
+    ASSERT_NE(sockets.back(), nullptr);
+  }
+  // All 10,000 are open at once: each sends before any is read.
+  for (int i = 0; i < kStreams; ++i) {
+    ASSERT_TRUE(sockets[i]->Send(absl::StrCat(i)).ok()) << i;
+    ASSERT_TRUE(sockets[i]->CloseSend().ok()) << i;
+  }
+  EXPECT_EQ(*testing::SubscriptionCount(monitor_port_), *subscriptions_before)
+      << "streams must not add subscriptions";
+  int ok = 0;
+  for (int i = 0; i < kStreams; ++i) {
+    std::string message;
+    ok += sockets[i]->Recv(&message).ok() && message == absl::StrCat(i) &&
+          absl::IsOutOfRange(sockets[i]->Recv(&message)) && sockets[i]->Finish().ok();
+  }
+  EXPECT_EQ(ok, kStreams);
+  sockets.clear();
+  handlers_.WaitUntilIdle();
+  EXPECT_EQ(testing::ThreadCount(), threads_before);
+  EXPECT_EQ(*testing::SubscriptionCount(monitor_port_), *subscriptions_before);
+}
+
+}  // namespace
+}  // namespace micro

@@ -1,0 +1,48 @@
+// Helpers for tests that need other processes: a child that is killed with
+// the test, and the nats-server monitoring endpoint.
+#ifndef MICRO_TESTS_SUPPORT_PROCESS_H_
+#define MICRO_TESTS_SUPPORT_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace micro::testing {
+
+// A child process whose stdout the test reads. Killed (SIGKILL) and reaped on
+// destruction, and by the kernel if the test process dies.
+class ChildProcess {
+ public:
+  // Starts `argv` and waits (at most 10 s) until it prints a line `ready`.
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> StartAndWaitReady(
+      const std::vector<std::string>& argv);
+  ~ChildProcess();
+
+  // SIGKILL, then reap.
+  void Kill();
+  pid_t pid() const { return pid_; }
+
+ private:
+  ChildProcess(pid_t pid, int stdout_fd) : pid_(pid), stdout_fd_(stdout_fd) {}
+  pid_t pid_;
+  int stdout_fd_;
+};
+
+// The body of `GET <path>` from 127.0.0.1:<port>, e.g. a nats-server
+// monitoring page ("/subsz").
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
+
+// The number of subscriptions a nats-server with monitoring on
+// `monitor_port` has, from its /subsz page.
+absl::StatusOr<int> SubscriptionCount(int monitor_port);
+
+// The number of threads of this process.
+int ThreadCount();
+
+}  // namespace micro::testing
+
+#endif  // MICRO_TESTS_SUPPORT_PROCESS_H_
