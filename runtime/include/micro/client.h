@@ -66,6 +66,16 @@ class Client {
                  const google::protobuf::Message& request, google::protobuf::Message* response,
                  CallCallback on_done);
 
+  // Opens a stream for a streaming `method` (typed wrappers in
+  // micro/stream.h do this). The stream's deadline is the context's; unlike
+  // unary calls, a stream without one has none. Failures to reach a server
+  // surface from the socket. INVALID_ARGUMENT for invalid metadata.
+  absl::StatusOr<std::unique_ptr<Socket>> OpenStream(ClientContext* context,
+                                                     const MethodInfo& method);
+
+  // The codec of this client's content type.
+  const Codec& codec() const;
+
   // The future form of AsyncCall: the response (or error) by value. Only
   // `context` must outlive the call.
   template <typename Response>

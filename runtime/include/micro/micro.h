@@ -8,6 +8,7 @@
 #include "micro/executor.h"
 #include "micro/server.h"
 #include "micro/service.h"
+#include "micro/stream.h"
 #include "micro/transport.h"
 
 #endif  // MICRO_MICRO_H_

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -25,7 +26,7 @@ struct MethodInfo {
   std::string_view name;     // Method name as written in the proto.
   std::string_view subject;  // NATS subject of the endpoint, `package.Service.Method`.
   RpcKind kind = RpcKind::kUnary;
-  bool idempotent = false;  // `option idempotency_level` is IDEMPOTENT or NO_SIDE_EFFECTS.
+  bool idempotent = false;         // `option idempotency_level` is IDEMPOTENT or NO_SIDE_EFFECTS.
   std::string_view request_type;   // Full proto name of the request message.
   std::string_view response_type;  // Full proto name of the response message.
 };
@@ -36,13 +37,35 @@ using UnaryHandler =
     std::function<absl::Status(ServerContext* context, const google::protobuf::Message& request,
                                google::protobuf::Message* response)>;
 
+class MessageStream;
+
+// Handles one streaming call (client, server or bidirectional): reads and
+// writes `stream` until done, then returns the final status, which ends the
+// stream. Called on a server executor thread, which it occupies until it
+// returns. Generated code adapts typed handler methods (see micro/stream.h).
+using StreamHandler = std::function<absl::Status(ServerContext* context, MessageStream* stream)>;
+
 struct EndpointDefinition {
+  EndpointDefinition(const MethodInfo* method, const google::protobuf::Message* request_prototype,
+                     const google::protobuf::Message* response_prototype, UnaryHandler unary)
+      : method(method),
+        request_prototype(request_prototype),
+        response_prototype(response_prototype),
+        unary(std::move(unary)) {}
+  EndpointDefinition(const MethodInfo* method, const google::protobuf::Message* request_prototype,
+                     const google::protobuf::Message* response_prototype, StreamHandler stream)
+      : method(method),
+        request_prototype(request_prototype),
+        response_prototype(response_prototype),
+        stream(std::move(stream)) {}
+
   const MethodInfo* method = nullptr;
   // Default instances of the request and response types; they outlive the
   // process (generated code passes `T::default_instance()`).
   const google::protobuf::Message* request_prototype = nullptr;
   const google::protobuf::Message* response_prototype = nullptr;
-  UnaryHandler unary;
+  UnaryHandler unary;    // For RpcKind::kUnary.
+  StreamHandler stream;  // For the three streaming kinds.
 };
 
 struct ServiceDefinition {

@@ -77,20 +77,32 @@ class Client::Impl {
 
   absl::StatusOr<WireMessage> Encode(ClientContext* context, const MethodInfo& method,
                                      const google::protobuf::Message& request) const {
+    absl::StatusOr<WireMessage> message = RequestMessage(*context, method, Deadline(*context));
+    if (!message.ok()) return message;
+    if (absl::Status status = codec_->Encode(request, &message->data); !status.ok()) return status;
+    return message;
+  }
+
+ public:
+  // A message to `method` with the request headers of docs/PROTOCOL.md.
+  absl::StatusOr<WireMessage> RequestMessage(const ClientContext& context, const MethodInfo& method,
+                                             absl::Time deadline) const {
     if (codec_ == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("client content type '", options_.content_type, "' has no codec"));
     }
     WireMessage message;
     message.subject = std::string(method.subject);
-    absl::Status status =
-        protocol::EncodeRequestHeaders(codec_->ContentType(), Deadline(*context), absl::Now(),
-                                       context->metadata(), &message.headers);
-    if (status.ok()) status = codec_->Encode(request, &message.data);
+    absl::Status status = protocol::EncodeRequestHeaders(
+        codec_->ContentType(), deadline, absl::Now(), context.metadata(), &message.headers);
     if (!status.ok()) return status;
     return message;
   }
 
+  Transport& transport() { return *transport_; }
+  const Codec* codec() const { return codec_; }
+
+ private:
   std::shared_ptr<Transport> transport_;
   ClientOptions options_;
   const Codec* codec_;
@@ -101,6 +113,19 @@ Client::Client(std::shared_ptr<Transport> transport, ClientOptions options)
     : impl_(std::make_unique<Impl>(std::move(transport), std::move(options))) {}
 
 Client::~Client() = default;
+
+absl::StatusOr<std::unique_ptr<Socket>> Client::OpenStream(ClientContext* context,
+                                                           const MethodInfo& method) {
+  absl::StatusOr<WireMessage> open = impl_->RequestMessage(*context, method, context->deadline());
+  if (!open.ok()) return open.status();
+  StreamOptions options;
+  options.deadline = context->deadline();
+  return impl_->transport().Dial(*open, options);
+}
+
+const Codec& Client::codec() const {
+  return impl_->codec() != nullptr ? *impl_->codec() : ProtobufCodec();
+}
 
 absl::Status Client::Call(ClientContext* context, const MethodInfo& method,
                           const google::protobuf::Message& request,

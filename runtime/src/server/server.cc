@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "micro/codec.h"
+#include "micro/stream.h"
 #include "protocol/wire.h"
 #include "util/in_flight.h"
 #include "util/strings.h"
@@ -27,11 +28,16 @@ int DefaultThreadCount() {
   return std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
+bool IsUnary(const EndpointDefinition& endpoint) {
+  return endpoint.method->kind == RpcKind::kUnary;
+}
+
 absl::Status ValidateDefinition(const ServiceDefinition& definition) {
   if (definition.name.empty()) return absl::InvalidArgumentError("service definition has no name");
   for (const EndpointDefinition& endpoint : definition.endpoints) {
     if (endpoint.method == nullptr || endpoint.request_prototype == nullptr ||
-        endpoint.response_prototype == nullptr || !endpoint.unary) {
+        endpoint.response_prototype == nullptr ||
+        (IsUnary(endpoint) ? !endpoint.unary : !endpoint.stream)) {
       return absl::InvalidArgumentError(absl::StrCat("service '", internal::ToAbsl(definition.name),
                                                      "' has an endpoint with missing parts"));
     }
@@ -39,16 +45,15 @@ absl::Status ValidateDefinition(const ServiceDefinition& definition) {
   return absl::OkStatus();
 }
 
-// Runs the handler; an exception becomes an error reply instead of a crash.
-absl::Status InvokeHandler(const EndpointDefinition& endpoint, ServerContext* context,
-                           const google::protobuf::Message& request,
-                           google::protobuf::Message* response) {
+// Runs a handler; an exception becomes an error status instead of a crash.
+template <typename Handler>
+absl::Status Guarded(const ServerContext& context, Handler handler) {
   try {
-    return endpoint.unary(context, request, response);
+    return handler();
   } catch (const std::exception& e) {
-    return absl::UnknownError(absl::StrCat("handler of ", context->method(), " threw: ", e.what()));
+    return absl::UnknownError(absl::StrCat("handler of ", context.method(), " threw: ", e.what()));
   } catch (...) {
-    return absl::UnknownError(absl::StrCat("handler of ", context->method(), " threw"));
+    return absl::UnknownError(absl::StrCat("handler of ", context.method(), " threw"));
   }
 }
 
@@ -119,13 +124,82 @@ class Server::Impl {
  private:
   enum class State { kCreated, kServing, kStopped };
 
-  // On a NATS delivery thread: only queue the work.
+  // On a NATS delivery thread: only queue the work. A stream is accepted at
+  // once, so the client can start sending and both ends watch each other
+  // while the call waits for a handler thread.
   void Accept(WireMessage message) {
+    if (protocol::ParseFrameKind(message.headers) == protocol::FrameKind::kOpen) {
+      AcceptStream(std::move(message));
+      return;
+    }
     in_flight_.Start();
     options_.executor->Schedule([this, message = std::move(message)]() mutable {
       Handle(message);
       in_flight_.Finish();
     });
+  }
+
+  void AcceptStream(WireMessage open) {
+    absl::StatusOr<protocol::RequestHeaders> headers =
+        protocol::DecodeRequestHeaders(open.headers, absl::Now());
+    StreamOptions options;
+    if (headers.ok()) options.deadline = headers->deadline;
+    absl::StatusOr<std::unique_ptr<Socket>> socket = transport_->Accept(open, options);
+    if (!socket.ok()) return;  // No reply subject or window: nobody to answer.
+    in_flight_.Start();
+    options_.executor->Schedule(
+        [this, open = std::move(open), socket = std::shared_ptr<Socket>(*std::move(socket))] {
+          ServeStream(open, *socket);
+          in_flight_.Finish();
+        });
+  }
+
+  // A call's decoded headers, codec and endpoint.
+  struct ResolvedCall {
+    protocol::RequestHeaders headers;
+    const Codec* codec;
+    const EndpointDefinition* endpoint;
+  };
+
+  // Fails like docs/PROTOCOL.md says for bad headers, an unknown content
+  // type or method, a method of the other kind, and a passed deadline.
+  absl::StatusOr<ResolvedCall> Resolve(const WireMessage& message, absl::Time now, bool stream) {
+    absl::StatusOr<protocol::RequestHeaders> headers =
+        protocol::DecodeRequestHeaders(message.headers, now);
+    if (!headers.ok()) return headers.status();
+    const Codec* codec = FindCodec(headers->content_type);
+    if (codec == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unsupported content type '", headers->content_type, "'"));
+    }
+    auto it = endpoints_.find(message.subject);
+    if (it == endpoints_.end()) {
+      return absl::UnimplementedError(
+          absl::StrCat("method '", message.subject, "' is not implemented"));
+    }
+    if (IsUnary(it->second) == stream) {
+      return absl::UnimplementedError(absl::StrCat(
+          "method '", message.subject, "' is ",
+          stream ? "unary: call it with a request" : "streaming: open a stream to call it"));
+    }
+    if (headers->deadline <= now) {
+      return absl::DeadlineExceededError("deadline passed before the handler started");
+    }
+    return ResolvedCall{*std::move(headers), codec, &it->second};
+  }
+
+  void ServeStream(const WireMessage& open, Socket& socket) {
+    absl::StatusOr<ResolvedCall> call = Resolve(open, absl::Now(), /*stream=*/true);
+    if (!call.ok()) {
+      socket.End(call.status(), {}).IgnoreError();
+      return;
+    }
+    ServerContext context(open.subject, call->headers.deadline, std::move(call->headers.metadata));
+    MessageStream stream(&socket, call->codec, absl::StatusCode::kInvalidArgument);
+    absl::Status status =
+        Guarded(context, [&] { return call->endpoint->stream(&context, &stream); });
+    // Fails harmlessly if the stream already ended (cancelled, peer gone).
+    socket.End(status, context.response_metadata()).IgnoreError();
   }
 
   // What serving one call produced, for the reply.
@@ -144,33 +218,24 @@ class Server::Impl {
   }
 
   absl::Status Serve(const WireMessage& message, Outcome* outcome) {
-    absl::Time now = absl::Now();
-    absl::StatusOr<protocol::RequestHeaders> headers =
-        protocol::DecodeRequestHeaders(message.headers, now);
-    if (!headers.ok()) return headers.status();
-    const Codec* codec = FindCodec(headers->content_type);
-    if (codec == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unsupported content type '", headers->content_type, "'"));
+    if (const Codec* codec =
+            FindCodec(protocol::HeaderValue(message.headers, protocol::kContentTypeHeader));
+        codec != nullptr) {
+      outcome->codec = codec;  // Errors are answered in the caller's encoding too.
     }
-    outcome->codec = codec;
-    auto it = endpoints_.find(message.subject);
-    if (it == endpoints_.end()) {
-      return absl::UnimplementedError(
-          absl::StrCat("method '", message.subject, "' is not implemented"));
-    }
-    const EndpointDefinition& endpoint = it->second;
-    if (headers->deadline <= now) {
-      return absl::DeadlineExceededError("deadline passed before the handler started");
-    }
+    absl::StatusOr<ResolvedCall> call = Resolve(message, absl::Now(), /*stream=*/false);
+    if (!call.ok()) return call.status();
+    const EndpointDefinition& endpoint = *call->endpoint;
     std::unique_ptr<google::protobuf::Message> request(endpoint.request_prototype->New());
-    if (absl::Status status = codec->Decode(message.data, request.get()); !status.ok()) {
+    if (absl::Status status = call->codec->Decode(message.data, request.get()); !status.ok()) {
       return status;
     }
-    outcome->context = std::make_unique<ServerContext>(message.subject, headers->deadline,
-                                                       std::move(headers->metadata));
+    outcome->context = std::make_unique<ServerContext>(message.subject, call->headers.deadline,
+                                                       std::move(call->headers.metadata));
     outcome->response.reset(endpoint.response_prototype->New());
-    return InvokeHandler(endpoint, outcome->context.get(), *request, outcome->response.get());
+    ServerContext* context = outcome->context.get();
+    google::protobuf::Message* response = outcome->response.get();
+    return Guarded(*context, [&] { return endpoint.unary(context, *request, response); });
   }
 
   void Reply(const std::string& subject, Outcome outcome) {
