@@ -409,7 +409,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
       if (IsNoResponders(message)) {
         stream->Fail(absl::UnavailableError("no service is listening on the method's subject"));
       } else {
-        stream->OnFrame(kind, message);
+        stream->OnFrame(kind, std::move(message));
       }
       return;
     }

@@ -31,13 +31,13 @@ void StreamCore::Start() {
   deadline_timer_ = timer;
 }
 
-void StreamCore::OnFrame(FrameKind kind, const WireMessage& frame) {
+void StreamCore::OnFrame(FrameKind kind, WireMessage frame) {
   switch (kind) {
     case FrameKind::kAccept:
       OnAccept(frame);
       return;
     case FrameKind::kData:
-      OnData(frame);
+      OnData(std::move(frame));
       return;
     case FrameKind::kAck: {
       std::optional<uint64_t> ack = protocol::UintHeader(frame.headers, protocol::kAckHeader);
@@ -88,7 +88,7 @@ void StreamCore::OnAccept(const WireMessage& frame) {
   if (ended) FinishEnding();
 }
 
-void StreamCore::OnData(const WireMessage& frame) {
+void StreamCore::OnData(WireMessage frame) {
   std::optional<uint64_t> seq = protocol::UintHeader(frame.headers, protocol::kSeqHeader);
   bool ended = false;
   {
@@ -105,7 +105,7 @@ void StreamCore::OnData(const WireMessage& frame) {
                         /*tell_peer=*/true);
     } else {
       received_ = *seq;
-      received_messages_.push_back(frame.data);
+      received_messages_.push_back(std::move(frame.data));
       changed_.notify_all();
     }
   }

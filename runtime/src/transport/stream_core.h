@@ -43,7 +43,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   void Start();
 
   // From the connection's delivery thread; never blocks.
-  void OnFrame(protocol::FrameKind kind, const WireMessage& frame);
+  void OnFrame(protocol::FrameKind kind, WireMessage frame);
   // Ends the stream locally, telling the peer nothing (it is unreachable).
   void Fail(const absl::Status& status);
 
@@ -59,7 +59,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
 
  private:
   void OnAccept(const WireMessage& frame);
-  void OnData(const WireMessage& frame);
+  void OnData(WireMessage frame);
   void OnPeerDone(protocol::FrameKind kind, const WireMessage& frame);
   // Publishes a frame of `kind` to the peer with `headers`; needs mu_.
   absl::Status SendFrameLocked(protocol::FrameKind kind, Headers headers, std::string data = {});
