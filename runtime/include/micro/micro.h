@@ -2,6 +2,7 @@
 #ifndef MICRO_MICRO_H_
 #define MICRO_MICRO_H_
 
+#include "micro/broker.h"
 #include "micro/client.h"
 #include "micro/codec.h"
 #include "micro/context.h"

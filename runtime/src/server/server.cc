@@ -20,13 +20,10 @@
 #include "protocol/wire.h"
 #include "util/in_flight.h"
 #include "util/strings.h"
+#include "util/threads.h"
 
 namespace micro {
 namespace {
-
-int DefaultThreadCount() {
-  return std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
-}
 
 bool IsUnary(const EndpointDefinition& endpoint) {
   return endpoint.method->kind == RpcKind::kUnary;
@@ -64,8 +61,8 @@ class Server::Impl {
   Impl(std::shared_ptr<Transport> transport, ServerOptions options)
       : transport_(std::move(transport)), options_(std::move(options)) {
     if (options_.executor == nullptr) {
-      options_.executor = NewThreadPoolExecutor(options_.num_threads > 0 ? options_.num_threads
-                                                                         : DefaultThreadCount());
+      options_.executor = NewThreadPoolExecutor(
+          options_.num_threads > 0 ? options_.num_threads : internal::DefaultThreadCount());
     }
   }
 

@@ -1,0 +1,480 @@
+// The broker over a Transport. Each subscription owns a queue between the
+// NATS delivery thread (which only appends to it) and the executor (where up
+// to max_concurrency tasks take events from it, decode them and run the
+// handler). The queue is where the pending limits are enforced: nats.c's own
+// queue stays nearly empty because our delivery callback never blocks.
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cstdio>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "micro/broker.h"
+#include "protocol/wire.h"
+#include "util/in_flight.h"
+#include "util/strings.h"
+#include "util/threads.h"
+
+namespace micro {
+namespace {
+
+using internal::ToAbsl;
+
+// Same default as ServerOptions::num_threads.
+
+// Events one executor task handles before it yields its thread to other
+// work (other subscriptions sharing the executor) by rescheduling itself.
+constexpr int kEventsPerTask = 256;
+
+enum class TopicUse { kPublish, kSubscribe };
+
+// Names are quoted escaped: a bad topic may hold control characters.
+std::string Quoted(std::string_view text) {
+  return absl::StrCat("'", absl::CHexEscape(ToAbsl(text)), "'");
+}
+
+// One pass over the characters: it runs on every publish.
+absl::Status ValidateTopic(std::string_view topic, TopicUse use) {
+  size_t token_start = 0;
+  bool wildcard = false;  // The current token has '*' or '>'.
+  for (size_t i = 0; i <= topic.size(); ++i) {
+    if (i < topic.size() && topic[i] != '.') {
+      const char c = topic[i];
+      if (c <= ' ' || c > '~') {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "topic ", Quoted(topic), " has a space, a control or a non-ASCII character"));
+      }
+      wildcard |= c == '*' || c == '>';
+      continue;
+    }
+    const std::string_view token = topic.substr(token_start, i - token_start);
+    if (token.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("topic ", Quoted(topic), " has an empty token"));
+    }
+    if (wildcard) {
+      if (token != "*" && token != ">") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "topic ", Quoted(topic), " has '*' or '>' inside a token; wildcards are whole tokens"));
+      }
+      if (use == TopicUse::kPublish) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "topic ", Quoted(topic), " has a wildcard; events are published to concrete topics"));
+      }
+      if (token == ">" && i != topic.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("topic ", Quoted(topic), ": '>' may only be the last token"));
+      }
+    }
+    token_start = i + 1;
+    wildcard = false;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOptions(const SubscribeOptions& options) {
+  for (char c : options.queue_group) {
+    if (c <= ' ' || c > '~') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("queue group ", Quoted(options.queue_group),
+                       " has a space, a control or non-ASCII character"));
+    }
+  }
+  if (options.max_pending_messages <= 0 && options.max_pending_bytes <= 0) {
+    return absl::InvalidArgumentError("pending limits: at least one limit must be positive");
+  }
+  if (options.max_concurrency < 1) {
+    return absl::InvalidArgumentError("max_concurrency must be at least 1");
+  }
+  return absl::OkStatus();
+}
+
+// What a message costs against max_pending_bytes.
+size_t PendingBytes(const WireMessage& message) {
+  size_t bytes = message.data.size();
+  for (const auto& [key, value] : message.headers) bytes += key.size() + value.size();
+  return bytes;
+}
+
+void PrintError(std::string_view topic, const absl::Status& reason, const WireMessage&) {
+  std::fprintf(stderr, "micro broker: event on %s not handled: %s\n", Quoted(topic).c_str(),
+               reason.ToString().c_str());
+}
+
+// One subscription's queue, counters and handler. Shared by its handle, its
+// transport callback and its executor tasks, so whichever lets go last frees it.
+class SubscriptionState : public std::enable_shared_from_this<SubscriptionState> {
+ public:
+  SubscriptionState(SubscriberDefinition definition, SubscriberInfo info, Executor* executor,
+                    EventErrorHandler on_error)
+      : definition_(std::move(definition)),
+        info_(std::move(info)),
+        executor_(executor),
+        on_error_(std::move(on_error)) {}
+
+  const SubscriberInfo& info() const { return info_; }
+
+  void Attach(std::unique_ptr<Subscription> subscription) {
+    std::lock_guard lock(subscription_mu_);
+    subscription_ = std::move(subscription);
+  }
+
+  // On a NATS delivery thread: queue the event, never wait.
+  void OnMessage(WireMessage message) {
+    const size_t bytes = PendingBytes(message);
+    const SubscribeOptions& options = definition_.options;
+    bool start_task = false;
+    {
+      std::lock_guard lock(mu_);
+      if ((options.max_pending_messages > 0 &&
+           queue_.size() >= static_cast<size_t>(options.max_pending_messages)) ||
+          (options.max_pending_bytes > 0 &&
+           queued_bytes_ + bytes > static_cast<size_t>(options.max_pending_bytes))) {
+        queue_dropped_.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      queue_.emplace_back(std::move(message), bytes);
+      queued_bytes_ += bytes;
+      received_.fetch_add(1, std::memory_order_relaxed);
+      in_flight_.Start();
+      if (tasks_ < options.max_concurrency) {
+        ++tasks_;
+        start_task = true;
+      }
+    }
+    if (start_task) ScheduleTask();
+  }
+
+  void Drain() {
+    std::lock_guard drain_lock(drain_mu_);
+    std::unique_ptr<Subscription> subscription;
+    {
+      std::lock_guard lock(subscription_mu_);
+      if (subscription_ != nullptr) {
+        // The count dies with the subscription. Drops during its drain are
+        // missed, but our callback keeps nats.c's queue nearly empty.
+        transport_dropped_ = subscription_->Dropped();
+      }
+      subscription = std::move(subscription_);
+    }
+    // Destroying it drains it: every event the server already sent us goes
+    // through OnMessage, then no more. Then the queue empties.
+    subscription.reset();
+    in_flight_.WaitUntilIdle();
+  }
+
+  SubscriptionStats Stats() const {
+    SubscriptionStats stats;
+    stats.received = received_.load(std::memory_order_relaxed);
+    stats.handled = handled_.load(std::memory_order_relaxed);
+    stats.handler_errors = handler_errors_.load(std::memory_order_relaxed);
+    stats.decode_errors = decode_errors_.load(std::memory_order_relaxed);
+    {
+      std::lock_guard lock(subscription_mu_);
+      stats.dropped = subscription_ != nullptr ? subscription_->Dropped() : transport_dropped_;
+    }
+    stats.dropped += queue_dropped_.load(std::memory_order_relaxed);
+    return stats;
+  }
+
+ private:
+  void ScheduleTask() {
+    executor_->Schedule([self = shared_from_this()] { self->Work(); });
+  }
+
+  // An executor task: handles queued events until the queue is empty or it
+  // has had its share of the thread.
+  void Work() {
+    // Reused for every event: the handler may not keep it past its call.
+    std::unique_ptr<google::protobuf::Message> event(definition_.prototype->New());
+    for (int i = 0;; ++i) {
+      WireMessage message;
+      {
+        std::lock_guard lock(mu_);
+        if (queue_.empty()) {
+          --tasks_;
+          return;
+        }
+        if (i == kEventsPerTask) break;  // Rescheduled below, still counted in tasks_.
+        message = std::move(queue_.front().first);
+        queued_bytes_ -= queue_.front().second;
+        queue_.pop_front();
+      }
+      Deliver(message, event.get());
+      in_flight_.Finish();
+    }
+    // The queue was not empty, so Drain cannot have returned: the executor
+    // is still in use and may take this task.
+    ScheduleTask();
+  }
+
+  void Deliver(const WireMessage& message, google::protobuf::Message* event) {
+    EventContext context;
+    context.content_type =
+        std::string(protocol::HeaderValue(message.headers, protocol::kContentTypeHeader));
+    absl::Status status;
+    if (const Codec* codec = FindCodec(context.content_type); codec == nullptr) {
+      status = absl::InvalidArgumentError(absl::StrCat(
+          "unsupported content type ", Quoted(context.content_type), " for ", info_.message_type));
+    } else {
+      status = codec->Decode(message.data, event);
+    }
+    if (!status.ok()) {
+      decode_errors_.fetch_add(1, std::memory_order_relaxed);
+      ReportError(message, status);
+      return;
+    }
+    context.topic = message.subject;
+    context.metadata = protocol::ExtractMetadata(message.headers);
+    status = Invoke(*event, context);
+    if (status.ok()) {
+      handled_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      handler_errors_.fetch_add(1, std::memory_order_relaxed);
+      ReportError(message, status);
+    }
+  }
+
+  // An exception becomes an error status instead of ending the process.
+  absl::Status Invoke(const google::protobuf::Message& event, const EventContext& context) {
+    try {
+      return definition_.handler(event, context);
+    } catch (const std::exception& e) {
+      return absl::UnknownError(
+          absl::StrCat("handler of ", Quoted(context.topic), " threw: ", e.what()));
+    } catch (...) {
+      return absl::UnknownError(
+          absl::StrCat("handler of ", Quoted(context.topic), " threw a non-std::exception"));
+    }
+  }
+
+  void ReportError(const WireMessage& message, const absl::Status& reason) {
+    try {
+      on_error_(message.subject, reason, message);
+    } catch (...) {
+      // The error is counted already; a failing error handler must not stop
+      // the subscription.
+    }
+  }
+
+  const SubscriberDefinition definition_;
+  const SubscriberInfo info_;
+  Executor* const executor_;  // Outlives every task: see NatsBroker.
+  const EventErrorHandler on_error_;
+
+  // Serializes Drain: a second caller must also wait until the first is done.
+  std::mutex drain_mu_;
+
+  mutable std::mutex subscription_mu_;  // Guards the two members below.
+  std::unique_ptr<Subscription> subscription_;
+  int64_t transport_dropped_ = 0;  // Its Dropped() when it was destroyed.
+
+  std::mutex mu_;                                     // Guards the members below it.
+  std::deque<std::pair<WireMessage, size_t>> queue_;  // With each event's PendingBytes.
+  size_t queued_bytes_ = 0;
+  int tasks_ = 0;  // Executor tasks scheduled or running Work.
+
+  // Counts events from OnMessage until handled, for Drain.
+  internal::InFlight in_flight_;
+
+  std::atomic<int64_t> received_{0};
+  std::atomic<int64_t> handled_{0};
+  std::atomic<int64_t> handler_errors_{0};
+  std::atomic<int64_t> decode_errors_{0};
+  std::atomic<int64_t> queue_dropped_{0};
+};
+
+// The broker's state, shared by the Broker object and every subscription
+// handle, so handles may outlive the Broker. The executor (and the transport)
+// live as long as this, and it dies on a user thread (a handle's or the
+// broker's destructor), never in an executor task: tasks hold only
+// SubscriptionState, so a pool executor is never destroyed by its own thread.
+class NatsBroker final : public std::enable_shared_from_this<NatsBroker> {
+ public:
+  NatsBroker(std::shared_ptr<Transport> transport, BrokerOptions options, const Codec* codec)
+      : transport_(std::move(transport)), options_(std::move(options)), codec_(codec) {
+    if (options_.executor == nullptr) {
+      options_.executor = NewThreadPoolExecutor(
+          options_.num_threads > 0 ? options_.num_threads : internal::DefaultThreadCount());
+    }
+    if (!options_.on_error) options_.on_error = PrintError;
+  }
+
+  absl::Status Publish(std::string_view topic, const google::protobuf::Message& event,
+                       const Metadata& metadata) {
+    if (closed_.load(std::memory_order_acquire)) {
+      return absl::FailedPreconditionError("broker is closed");
+    }
+    if (absl::Status status = ValidateTopic(topic, TopicUse::kPublish); !status.ok()) {
+      return status;
+    }
+    WireMessage message;
+    message.subject = std::string(topic);
+    for (const auto& [key, value] : metadata) {
+      if (absl::Status status = ValidateMetadata(key, value); !status.ok()) return status;
+      message.headers.emplace(key, value);
+    }
+    // Protobuf is what an absent Content-Type means. Leaving it out spares
+    // both ends nats.c's header encoding and parsing, which cost more than
+    // the rest of a publish (see docs/PROTOCOL.md, "Events").
+    if (codec_ != &ProtobufCodec()) {
+      message.headers.emplace(protocol::kContentTypeHeader, codec_->ContentType());
+    }
+    absl::Status status = codec_->Encode(event, &message.data);
+    if (status.ok()) status = transport_->Publish(message);
+    return status;
+  }
+
+  absl::StatusOr<std::unique_ptr<EventSubscription>> Subscribe(SubscriberDefinition definition);
+
+  std::vector<SubscriberInfo> Subscribers() const {
+    std::lock_guard lock(mu_);
+    std::vector<SubscriberInfo> infos;
+    infos.reserve(subscriptions_.size());
+    for (const auto& subscription : subscriptions_) infos.push_back(subscription->info());
+    return infos;
+  }
+
+  void Close() {
+    std::vector<std::shared_ptr<SubscriptionState>> subscriptions;
+    {
+      std::lock_guard lock(mu_);
+      closed_.store(true, std::memory_order_release);
+      subscriptions.swap(subscriptions_);
+    }
+    for (const auto& subscription : subscriptions) subscription->Drain();
+  }
+
+  void Forget(const SubscriptionState* state) {
+    std::lock_guard lock(mu_);
+    std::erase_if(subscriptions_, [state](const auto& s) { return s.get() == state; });
+  }
+
+ private:
+  const std::shared_ptr<Transport> transport_;
+  BrokerOptions options_;  // Complete (executor and on_error set) after construction.
+  const Codec* const codec_;
+  std::atomic<bool> closed_{false};
+
+  // Guards subscriptions_, and is held across Subscribe so that Close cannot
+  // miss a subscription being made.
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<SubscriptionState>> subscriptions_;
+};
+
+class NatsEventSubscription final : public EventSubscription {
+ public:
+  NatsEventSubscription(std::shared_ptr<NatsBroker> broker,
+                        std::shared_ptr<SubscriptionState> state)
+      : broker_(std::move(broker)), state_(std::move(state)) {}
+
+  ~NatsEventSubscription() override { Unsubscribe(); }
+
+  void Unsubscribe() override {
+    state_->Drain();
+    broker_->Forget(state_.get());
+  }
+
+  SubscriptionStats stats() const override { return state_->Stats(); }
+  const SubscriberInfo& info() const override { return state_->info(); }
+
+ private:
+  const std::shared_ptr<NatsBroker> broker_;
+  const std::shared_ptr<SubscriptionState> state_;
+};
+
+absl::StatusOr<std::unique_ptr<EventSubscription>> NatsBroker::Subscribe(
+    SubscriberDefinition definition) {
+  if (definition.prototype == nullptr || !definition.handler) {
+    return absl::InvalidArgumentError("subscriber needs a prototype and a handler");
+  }
+  if (absl::Status status = ValidateTopic(definition.topic, TopicUse::kSubscribe); !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = ValidateOptions(definition.options); !status.ok()) return status;
+  SubscriberInfo info{definition.topic, definition.options.queue_group,
+                      definition.prototype->GetDescriptor()->full_name()};
+  EventErrorHandler on_error =
+      definition.options.on_error ? definition.options.on_error : options_.on_error;
+  const int max_messages = definition.options.max_pending_messages;
+  // nats.c counts bytes in an int; our own queue enforces the full limit.
+  const int max_bytes =
+      static_cast<int>(std::min<int64_t>(definition.options.max_pending_bytes, INT_MAX));
+  auto state = std::make_shared<SubscriptionState>(std::move(definition), std::move(info),
+                                                   options_.executor.get(), std::move(on_error));
+
+  std::unique_lock lock(mu_);
+  if (closed_.load(std::memory_order_acquire)) {
+    return absl::FailedPreconditionError("broker is closed");
+  }
+  // The callback keeps the state alive until the transport subscription is
+  // destroyed, which Drain always does.
+  absl::StatusOr<std::unique_ptr<Subscription>> subscription =
+      transport_->Subscribe(state->info().topic, state->info().queue_group,
+                            [state](WireMessage message) { state->OnMessage(std::move(message)); });
+  if (!subscription.ok()) return subscription.status();
+  // Applied to nats.c's queue as well, so that a burst the callback has not
+  // yet moved to ours is not dropped below the limits the user asked for.
+  absl::Status limits = (*subscription)->SetPendingLimits(max_messages, max_bytes);
+  state->Attach(*std::move(subscription));
+  if (!limits.ok()) {
+    lock.unlock();  // Drain waits for handlers, which may call Subscribers().
+    state->Drain();
+    return limits;
+  }
+  subscriptions_.push_back(state);
+  return std::make_unique<NatsEventSubscription>(shared_from_this(), std::move(state));
+}
+
+// The public face of NatsBroker; closing it drains every subscription.
+class NatsBrokerHandle final : public Broker {
+ public:
+  explicit NatsBrokerHandle(std::shared_ptr<NatsBroker> broker) : broker_(std::move(broker)) {}
+  ~NatsBrokerHandle() override { broker_->Close(); }
+
+  absl::Status Publish(std::string_view topic, const google::protobuf::Message& event,
+                       const Metadata& metadata) override {
+    return broker_->Publish(topic, event, metadata);
+  }
+
+  absl::StatusOr<std::unique_ptr<EventSubscription>> Subscribe(
+      SubscriberDefinition subscriber) override {
+    return broker_->Subscribe(std::move(subscriber));
+  }
+
+  std::vector<SubscriberInfo> Subscribers() const override { return broker_->Subscribers(); }
+
+  void Close() override { broker_->Close(); }
+
+ private:
+  const std::shared_ptr<NatsBroker> broker_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Broker>> NewNatsBroker(std::shared_ptr<Transport> transport,
+                                                      BrokerOptions options) {
+  if (transport == nullptr) return absl::InvalidArgumentError("broker needs a transport");
+  const Codec* codec = FindCodec(options.content_type);
+  if (codec == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("broker content type ", Quoted(options.content_type), " has no codec"));
+  }
+  return std::make_unique<NatsBrokerHandle>(
+      std::make_shared<NatsBroker>(std::move(transport), std::move(options), codec));
+}
+
+}  // namespace micro
