@@ -10,10 +10,14 @@
 #include <cctype>
 #include <map>
 #include <memory>
+#include <span>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+#include "names.h"
 
 namespace micro::codegen {
 namespace {
@@ -23,22 +27,84 @@ using pb::compiler::GeneratorContext;
 using pb::io::Printer;
 using Vars = std::map<std::string, std::string>;
 
-// Settings passed as `--micro_out=PARAMETERS:DIR`. There are none yet.
-struct Options {};
+// ---------------------------------------------------------------------------
+// Parameters, passed as `--micro_opt=KEY=VALUE,...` or `--micro_out=KEY=VALUE,...:DIR`.
 
-bool ParseParameter(const std::string& parameter, [[maybe_unused]] Options* options,
-                    std::string* error) {
-  std::vector<std::pair<std::string, std::string>> pairs;
-  pb::compiler::ParseGeneratorParameter(parameter, &pairs);
-  for (const auto& [key, value] : pairs) {
-    // New parameters are recognised here, before the fallthrough. Unknown ones
-    // fail loudly so that a misspelt one cannot be silently ignored.
-    const std::string given = value.empty() ? key : key + "=" + value;
-    *error = "protoc-gen-micro: unknown parameter '" + given + "'";
-    return false;
+struct Options {
+  // Put on every generated class and free function, like protoc's
+  // `dllexport_decl`, so the code can live in a shared library built with
+  // hidden visibility. The user's build defines the macro.
+  std::string export_macro;
+  // Outputs are <base><suffix>.h and <base><suffix>.cc.
+  std::string suffix = ".micro";
+};
+
+bool IsIdentifier(const std::string& s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  for (unsigned char c : s) {
+    if (!std::isalnum(c) && c != '_') return false;
   }
   return true;
 }
+
+// A suffix stays within the file name, and may not name protoc's own outputs.
+bool IsValidSuffix(const std::string& s) {
+  if (s.empty() || s == ".pb") return false;
+  for (unsigned char c : s) {
+    if (!std::isalnum(c) && c != '_' && c != '.' && c != '-') return false;
+  }
+  return true;
+}
+
+struct Parameter {
+  const char* key;
+  const char* value_help;
+  bool (*valid)(const std::string& value);
+  std::string Options::*field;
+};
+
+constexpr Parameter kParameters[] = {
+    {"export_macro", "a C++ identifier", IsIdentifier, &Options::export_macro},
+    {"suffix", "letters, digits, '_', '.' or '-', and not .pb", IsValidSuffix, &Options::suffix},
+};
+
+std::string KnownParameters() {
+  std::string known;
+  for (const Parameter& parameter : kParameters) {
+    known +=
+        std::string(known.empty() ? "" : ", ") + parameter.key + "=<" + parameter.value_help + ">";
+  }
+  return known;
+}
+
+// Unknown or malformed parameters fail loudly, so a misspelt one cannot be
+// silently ignored.
+bool ParseParameter(const std::string& parameter, Options* options, std::string* error) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  pb::compiler::ParseGeneratorParameter(parameter, &pairs);
+  for (const auto& [key, value] : pairs) {
+    const std::string given = value.empty() ? key : key + "=" + value;
+    const Parameter* match = nullptr;
+    for (const Parameter& candidate : kParameters) {
+      if (key == candidate.key) match = &candidate;
+    }
+    if (match == nullptr) {
+      *error = "protoc-gen-micro: unknown parameter '" + given +
+               "'; known parameters: " + KnownParameters();
+      return false;
+    }
+    if (!match->valid(value)) {
+      *error =
+          "protoc-gen-micro: parameter '" + given + "': the value must be " + match->value_help;
+      return false;
+    }
+    options->*(match->field) = value;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Checks and facts about the proto.
 
 // Rejects files whose .pb.h the generated code cannot work with, so the user
 // gets a clear message instead of a compile error in generated code.
@@ -65,20 +131,23 @@ std::string CppNamespace(const std::string& package) {
   return result;
 }
 
-std::string HeaderGuard(const std::string& header_path) {
-  std::string guard;
-  for (unsigned char c : header_path) {
-    guard += std::isalnum(c) ? static_cast<char>(std::toupper(c)) : '_';
+// protobuf's identifier for a file path, as in the names of its descriptor
+// tables: letters and digits kept, every other character written as `_` and
+// its code in hex. Distinct paths (`a/b_c` and `a/b/c`, `A` and `a`) stay
+// distinct, so it also makes our header guards.
+std::string FilenameIdentifier(const std::string& path) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string result;
+  for (unsigned char c : path) {
+    if (std::isalnum(c)) {
+      result += static_cast<char>(c);
+    } else {
+      result += '_';
+      if (c >= 0x10) result += kHex[c >> 4];
+      result += kHex[c & 0xf];
+    }
   }
-  // A macro name may not start with a digit.
-  if (!guard.empty() && std::isdigit(static_cast<unsigned char>(guard[0]))) {
-    guard.insert(0, "MICRO_");
-  }
-  return guard + "_";
-}
-
-bool IsUnary(const pb::MethodDescriptor& method) {
-  return !method.client_streaming() && !method.server_streaming();
+  return result;
 }
 
 bool IsIdempotent(const pb::MethodDescriptor& method) {
@@ -86,13 +155,138 @@ bool IsIdempotent(const pb::MethodDescriptor& method) {
   return level == pb::MethodOptions::IDEMPOTENT || level == pb::MethodOptions::NO_SIDE_EFFECTS;
 }
 
-Vars ServiceVars(const pb::ServiceDescriptor& service) {
-  return {{"service", service.name()}, {"service_full_name", service.full_name()}};
+bool HasDeprecated(const pb::FileDescriptor& file) {
+  for (int i = 0; i < file.service_count(); ++i) {
+    const pb::ServiceDescriptor& service = *file.service(i);
+    if (service.options().deprecated()) return true;
+    for (int j = 0; j < service.method_count(); ++j) {
+      if (service.method(j)->options().deprecated()) return true;
+    }
+  }
+  return false;
 }
 
-Vars MethodVars(const pb::MethodDescriptor& method) {
-  Vars vars = ServiceVars(*method.service());
-  vars["method"] = method.name();
+// `[[deprecated(...)]] ` for an element with `option deprecated = true`, else "".
+template <typename Descriptor>
+std::string DeprecatedAttribute(const Descriptor& descriptor) {
+  if (!descriptor.options().deprecated()) return "";
+  return "[[deprecated(\"" + descriptor.full_name() + " is deprecated\")]] ";
+}
+
+// ---------------------------------------------------------------------------
+// What is generated for each kind of RPC.
+
+// The client calls of a method, declared in the header and defined in the
+// source from the same signature.
+struct StubCall {
+  const char* signature;
+  const char* body;
+};
+
+constexpr StubCall kUnaryStubCalls[] = {
+    {"::absl::Status $scope$$method$(\n"
+     "    ::micro::ClientContext* context,\n"
+     "    const $request$& request,\n"
+     "    $response$* response)",
+     "  return client_->Call(context, Methods::$info$, request, response);\n"},
+    {"void $scope$$async$(\n"
+     "    ::micro::ClientContext* context,\n"
+     "    const $request$& request,\n"
+     "    $response$* response,\n"
+     "    ::micro::CallCallback on_done)",
+     "  client_->AsyncCall(context, Methods::$info$, request, response, ::std::move(on_done));\n"},
+    {"::std::future<::absl::StatusOr<$response$>> $scope$$async$(\n"
+     "    ::micro::ClientContext* context,\n"
+     "    const $request$& request)",
+     "  return client_->CallFuture<$response$>(context, Methods::$info$, request);\n"},
+};
+
+// One row per ::micro::RpcKind, in its order. A kind whose row has no handler
+// method is not generated yet: its methods get only a comment. Generating a
+// streaming kind means filling its row (names.cc reserves the method names
+// of every kind already, so existing names do not change).
+struct RpcKindSpec {
+  const char* rpc_kind;                  // Enumerator of ::micro::RpcKind.
+  std::span<const StubCall> stub_calls;  // The Stub's calls.
+  const char* handler_method;            // The Handler's pure virtual function.
+  // The ::micro::EndpointDefinition in Handler::Definition(). The method is
+  // called through `this->` so that a method named like a parameter of the
+  // lambda (`context`, `request`, `response`) still resolves to the method.
+  const char* endpoint;
+};
+
+constexpr RpcKindSpec kRpcKinds[] = {
+    {"kUnary", kUnaryStubCalls,
+     "virtual ::absl::Status $method$(\n"
+     "    ::micro::ServerContext* context,\n"
+     "    const $request$* request,\n"
+     "    $response$* response) = 0",
+     // The server passes only messages of the prototypes' types, so the
+     // static_casts are safe.
+     "::micro::EndpointDefinition{\n"
+     "    &$qualified_service$::Methods::$info$,\n"
+     "    &$request$::default_instance(),\n"
+     "    &$response$::default_instance(),\n"
+     "    [this](::micro::ServerContext* context,\n"
+     "           const ::google::protobuf::Message& request,\n"
+     "           ::google::protobuf::Message* response) {\n"
+     "      return this->$method$(\n"
+     "          context, static_cast<const $request$*>(&request),\n"
+     "          static_cast<$response$*>(response));\n"
+     "    }},\n"},
+    {"kClientStreaming", {}, nullptr, nullptr},
+    {"kServerStreaming", {}, nullptr, nullptr},
+    {"kBidiStreaming", {}, nullptr, nullptr},
+};
+
+const RpcKindSpec& KindOf(const pb::MethodDescriptor& method) {
+  return kRpcKinds[(method.client_streaming() ? 1 : 0) + (method.server_streaming() ? 2 : 0)];
+}
+
+bool IsGenerated(const pb::MethodDescriptor& method) {
+  return KindOf(method).handler_method != nullptr;
+}
+
+// Whether some Stub call of `method` is named `$async$`.
+bool UsesAsyncName(const pb::MethodDescriptor& method) {
+  for (const StubCall& call : KindOf(method).stub_calls) {
+    if (std::string_view(call.signature).find("$async$") != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// Variables.
+
+// Everything the templates of one file need: options and the chosen names.
+struct FileContext {
+  const pb::FileDescriptor& file;
+  const Options& options;
+  const std::vector<ServiceNames>& names;
+};
+
+Vars ServiceVars(const FileContext& ctx, int service_index) {
+  const pb::ServiceDescriptor& service = *ctx.file.service(service_index);
+  const ServiceNames& names = ctx.names[service_index];
+  return {
+      {"service", names.service.name},
+      {"qualified_service", "::" + CppNamespace(ctx.file.package()) +
+                                (ctx.file.package().empty() ? "" : "::") + names.service.name},
+      {"service_full_name", service.full_name()},
+      {"register", names.register_handler.name},
+      {"export", ctx.options.export_macro.empty() ? "" : ctx.options.export_macro + " "},
+      {"deprecated", DeprecatedAttribute(service)},
+  };
+}
+
+Vars MethodVars(const FileContext& ctx, int service_index, int method_index) {
+  const pb::MethodDescriptor& method = *ctx.file.service(service_index)->method(method_index);
+  const MethodNames& names = ctx.names[service_index].methods[method_index];
+  Vars vars = ServiceVars(ctx, service_index);
+  vars["method"] = names.method.name;
+  vars["async"] = names.async.name;
+  vars["info"] = names.info;
+  vars["method_proto"] = method.name();
   vars["subject"] = method.service()->full_name() + "." + method.name();
   // protobuf's own naming, so that nested messages (`Outer_Inner`) and names
   // that clash with C++ keywords match the classes in the .pb.h.
@@ -101,26 +295,29 @@ Vars MethodVars(const pb::MethodDescriptor& method) {
   vars["idempotent"] = IsIdempotent(method) ? "true" : "false";
   vars["request_type"] = method.input_type()->full_name();
   vars["response_type"] = method.output_type()->full_name();
+  vars["rpc_kind"] = KindOf(method).rpc_kind;
+  vars["deprecated"] = DeprecatedAttribute(method);
   // Prefix of the method's name: empty in a class body, `Service::Stub::` in
   // an out-of-class definition.
   vars["scope"] = "";
   return vars;
 }
 
-// Streaming methods get no code from this version, so only unary ones are visited.
+// Calls `fn(method, vars)` for each method whose kind is generated.
 template <typename Fn>
-void ForEachUnaryMethod(const pb::ServiceDescriptor& service, Fn&& fn) {
+void ForEachGeneratedMethod(const FileContext& ctx, int service_index, Fn&& fn) {
+  const pb::ServiceDescriptor& service = *ctx.file.service(service_index);
   for (int i = 0; i < service.method_count(); ++i) {
     const pb::MethodDescriptor& method = *service.method(i);
-    if (IsUnary(method)) fn(method, MethodVars(method));
+    if (IsGenerated(method)) fn(method, MethodVars(ctx, service_index, i));
   }
 }
 
-template <typename Descriptor>
-void PrintLeadingComments(Printer& p, const Descriptor& descriptor) {
-  pb::SourceLocation location;
-  if (!descriptor.GetSourceLocation(&location)) return;
-  std::istringstream lines(location.leading_comments);
+// ---------------------------------------------------------------------------
+// Shared pieces.
+
+void PrintCommentLines(Printer& p, const std::string& text) {
+  std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
     while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) {
       line.pop_back();
@@ -132,7 +329,23 @@ void PrintLeadingComments(Printer& p, const Descriptor& descriptor) {
   }
 }
 
-void PrintDeclaration(Printer& p, const Vars& vars, const char* signature) {
+// The proto comments of an element, leading then trailing, as C++ comments.
+template <typename Descriptor>
+void PrintProtoComments(Printer& p, const Descriptor& descriptor) {
+  pb::SourceLocation location;
+  if (!descriptor.GetSourceLocation(&location)) return;
+  PrintCommentLines(p, location.leading_comments);
+  PrintCommentLines(p, location.trailing_comments);
+}
+
+// Says why a generated name differs from the proto's, right where it is declared.
+void PrintRenameNote(Printer& p, const Identifier& id, const char* what) {
+  if (id.renamed_because.empty()) return;
+  p.Print("// $what$ `$name$`: $why$.\n", "what", what, "name", id.name, "why", id.renamed_because);
+}
+
+void PrintDeclaration(Printer& p, const Vars& vars, const char* attributes, const char* signature) {
+  p.Print(vars, attributes);
   p.Print(vars, signature);
   p.Print(";\n");
 }
@@ -144,34 +357,8 @@ void PrintDefinition(Printer& p, const Vars& vars, const char* signature, const 
   p.Print("}\n");
 }
 
-// The three client calls of a unary method, declared in the header and
-// defined in the source from the same signature.
-struct StubCall {
-  const char* signature;
-  const char* body;
-};
-
-constexpr StubCall kStubCalls[] = {
-    {"::absl::Status $scope$$method$(\n"
-     "    ::micro::ClientContext* context,\n"
-     "    const $request$& request,\n"
-     "    $response$* response)",
-     "  return client_->Call(context, Methods::k$method$, request, response);\n"},
-    {"void $scope$Async$method$(\n"
-     "    ::micro::ClientContext* context,\n"
-     "    const $request$& request,\n"
-     "    $response$* response,\n"
-     "    ::micro::CallCallback on_done)",
-     "  client_->AsyncCall(context, Methods::k$method$, request, response, std::move(on_done));\n"},
-    {"std::future<::absl::StatusOr<$response$>> $scope$Async$method$(\n"
-     "    ::micro::ClientContext* context,\n"
-     "    const $request$& request)",
-     "  return client_->CallFuture<$response$>(context, Methods::k$method$, request);\n"},
-};
-
 constexpr char kRegisterSignature[] =
-    "::absl::Status Register$service$Handler(::micro::Server& server, $service$::Handler& "
-    "handler)";
+    "::absl::Status $register$(::micro::Server& server, $service$::Handler& handler)";
 
 // ---------------------------------------------------------------------------
 // Header pieces.
@@ -180,7 +367,7 @@ void PrintSkippedMethods(Printer& p, const pb::ServiceDescriptor& service) {
   bool any = false;
   for (int i = 0; i < service.method_count(); ++i) {
     const pb::MethodDescriptor& method = *service.method(i);
-    if (IsUnary(method)) continue;
+    if (IsGenerated(method)) continue;
     p.Print("// $method$: streaming RPCs are not generated by this version of protoc-gen-micro.\n",
             "method", method.name());
     any = true;
@@ -188,158 +375,174 @@ void PrintSkippedMethods(Printer& p, const pb::ServiceDescriptor& service) {
   if (any) p.Print("\n");
 }
 
-void PrintMethodInfos(Printer& p, const pb::ServiceDescriptor& service) {
+void PrintMethodInfos(Printer& p, const FileContext& ctx, int service_index) {
   p.Print(
       "// Static facts of each method.\n"
       "struct Methods {\n");
   p.Indent();
-  ForEachUnaryMethod(service, [&](const pb::MethodDescriptor&, const Vars& vars) {
+  ForEachGeneratedMethod(ctx, service_index, [&](const pb::MethodDescriptor&, const Vars& vars) {
     p.Print(vars,
-            "static constexpr ::micro::MethodInfo k$method${\n"
-            "    \"$service_full_name$\", \"$method$\", \"$subject$\",\n"
-            "    ::micro::RpcKind::kUnary, /*idempotent=*/$idempotent$,\n"
+            "$deprecated$static constexpr ::micro::MethodInfo $info${\n"
+            "    \"$service_full_name$\", \"$method_proto$\", \"$subject$\",\n"
+            "    ::micro::RpcKind::$rpc_kind$, /*idempotent=*/$idempotent$,\n"
             "    \"$request_type$\", \"$response_type$\"};\n");
   });
   p.Outdent();
   p.Print("};\n\n");
 }
 
-void PrintStubDeclaration(Printer& p, const pb::ServiceDescriptor& service) {
-  p.Print(ServiceVars(service),
-          "// Typed client of $service$. Thread-safe.\n"
-          "class Stub final {\n"
+void PrintStubDeclaration(Printer& p, const FileContext& ctx, int service_index) {
+  p.Print(ServiceVars(ctx, service_index),
+          "// Typed client of $service_full_name$. Thread-safe.\n"
+          "class $export$Stub final {\n"
           " public:\n"
-          "  explicit Stub(std::shared_ptr<::micro::Client> client);\n");
+          "  explicit Stub(::std::shared_ptr<::micro::Client> client);\n");
   p.Indent();
-  ForEachUnaryMethod(service, [&](const pb::MethodDescriptor& method, const Vars& vars) {
-    p.Print("\n");
-    PrintLeadingComments(p, method);
-    for (const StubCall& call : kStubCalls) PrintDeclaration(p, vars, call.signature);
-  });
+  ForEachGeneratedMethod(
+      ctx, service_index, [&](const pb::MethodDescriptor& method, const Vars& vars) {
+        const MethodNames& names = ctx.names[service_index].methods[method.index()];
+        p.Print("\n");
+        PrintProtoComments(p, method);
+        PrintRenameNote(p, names.method, "Generated as");
+        PrintRenameNote(p, names.async, "Asynchronous calls generated as");
+        for (const StubCall& call : KindOf(method).stub_calls) {
+          PrintDeclaration(p, vars, "$deprecated$", call.signature);
+        }
+      });
   p.Outdent();
   p.Print(
       "\n"
       " private:\n"
-      "  std::shared_ptr<::micro::Client> client_;\n"
+      "  ::std::shared_ptr<::micro::Client> client_;\n"
       "};\n"
       "\n"
-      "static std::unique_ptr<Stub> NewStub(std::shared_ptr<::micro::Client> client);\n\n");
+      "static ::std::unique_ptr<Stub> NewStub(::std::shared_ptr<::micro::Client> client);\n\n");
 }
 
-void PrintHandlerDeclaration(Printer& p, const pb::ServiceDescriptor& service) {
-  p.Print(ServiceVars(service),
-          "// Server-side interface of $service$: implement every method, then register it\n"
-          "// with Register$service$Handler.\n"
-          "class Handler : public ::micro::Service {\n"
+void PrintHandlerDeclaration(Printer& p, const FileContext& ctx, int service_index) {
+  p.Print(ServiceVars(ctx, service_index),
+          "// Server-side interface of $service_full_name$: implement every method, then\n"
+          "// register it with $register$.\n"
+          "class $export$Handler : public ::micro::Service {\n"
           " public:\n");
   p.Indent();
-  ForEachUnaryMethod(service, [&](const pb::MethodDescriptor& method, const Vars& vars) {
-    PrintLeadingComments(p, method);
-    p.Print(vars,
-            "virtual ::absl::Status $method$(\n"
-            "    ::micro::ServerContext* context,\n"
-            "    const $request$* request,\n"
-            "    $response$* response) = 0;\n\n");
-  });
+  ForEachGeneratedMethod(
+      ctx, service_index, [&](const pb::MethodDescriptor& method, const Vars& vars) {
+        PrintProtoComments(p, method);
+        PrintRenameNote(p, ctx.names[service_index].methods[method.index()].method, "Generated as");
+        PrintDeclaration(p, vars, "$deprecated$", KindOf(method).handler_method);
+        p.Print("\n");
+      });
   p.Print("::micro::ServiceDefinition Definition() final;\n");
   p.Outdent();
   p.Print("};\n");
 }
 
-void PrintServiceDeclaration(Printer& p, const pb::ServiceDescriptor& service) {
-  const Vars vars = ServiceVars(service);
-  PrintLeadingComments(p, service);
+void PrintServiceDeclaration(Printer& p, const FileContext& ctx, int service_index) {
+  const pb::ServiceDescriptor& service = *ctx.file.service(service_index);
+  const ServiceNames& names = ctx.names[service_index];
+  const Vars vars = ServiceVars(ctx, service_index);
+  PrintProtoComments(p, service);
+  PrintRenameNote(p, names.service, "Generated as");
+  if (service.options().deprecated()) {
+    // The attribute goes on a declaration of its own because GCC accepts no
+    // GNU attribute (as an export macro may be) next to it in a class head.
+    p.Print(vars, "class $deprecated$$service$;\n");
+  }
   p.Print(vars,
-          "class $service$ final {\n"
+          "class $export$$service$ final {\n"
           " public:\n"
           "  // The full proto name of the service.\n"
-          "  static constexpr std::string_view kServiceName = \"$service_full_name$\";\n\n");
+          "  static constexpr ::std::string_view kServiceName = \"$service_full_name$\";\n\n");
   p.Indent();
   PrintSkippedMethods(p, service);
-  PrintMethodInfos(p, service);
-  PrintStubDeclaration(p, service);
-  PrintHandlerDeclaration(p, service);
+  PrintMethodInfos(p, ctx, service_index);
+  PrintStubDeclaration(p, ctx, service_index);
+  PrintHandlerDeclaration(p, ctx, service_index);
   p.Outdent();
   p.Print(
       "};\n"
       "\n"
       "// Registers `handler` with `server`; `handler` must outlive the server's Stop().\n");
-  PrintDeclaration(p, vars, kRegisterSignature);
+  PrintRenameNote(p, names.register_handler, "Generated as");
+  PrintDeclaration(p, vars, "$deprecated$$export$", kRegisterSignature);
 }
 
 // ---------------------------------------------------------------------------
 // Source pieces.
 
-void PrintStubDefinitions(Printer& p, const pb::ServiceDescriptor& service) {
-  p.Print(ServiceVars(service),
-          "$service$::Stub::Stub(std::shared_ptr<::micro::Client> client)\n"
-          "    : client_(std::move(client)) {}\n"
+void PrintStubDefinitions(Printer& p, const FileContext& ctx, int service_index) {
+  p.Print(ServiceVars(ctx, service_index),
+          "$service$::Stub::Stub(::std::shared_ptr<::micro::Client> client)\n"
+          "    : client_(::std::move(client)) {}\n"
           "\n"
-          "std::unique_ptr<$service$::Stub> $service$::NewStub(\n"
-          "    std::shared_ptr<::micro::Client> client) {\n"
-          "  return std::make_unique<Stub>(std::move(client));\n"
+          "::std::unique_ptr<$service$::Stub> $service$::NewStub(\n"
+          "    ::std::shared_ptr<::micro::Client> client) {\n"
+          "  return ::std::make_unique<Stub>(::std::move(client));\n"
           "}\n\n");
-  ForEachUnaryMethod(service, [&](const pb::MethodDescriptor&, Vars vars) {
-    vars["scope"] = service.name() + "::Stub::";
-    for (const StubCall& call : kStubCalls) {
+  ForEachGeneratedMethod(ctx, service_index, [&](const pb::MethodDescriptor& method, Vars vars) {
+    vars["scope"] = vars["service"] + "::Stub::";
+    for (const StubCall& call : KindOf(method).stub_calls) {
       PrintDefinition(p, vars, call.signature, call.body);
       p.Print("\n");
     }
   });
 }
 
-void PrintHandlerDefinition(Printer& p, const pb::ServiceDescriptor& service) {
-  p.Print(ServiceVars(service),
+void PrintHandlerDefinition(Printer& p, const FileContext& ctx, int service_index) {
+  // Names are fully qualified in the Handler: its own methods and the members
+  // of its base class micro::Service (the injected name `Service` too) would
+  // hide those of the enclosing class.
+  Vars vars = ServiceVars(ctx, service_index);
+  vars["proto"] = ctx.file.name();
+  vars["descriptor_table"] = "::descriptor_table_" + FilenameIdentifier(ctx.file.name());
+  p.Print(vars,
           "::micro::ServiceDefinition $service$::Handler::Definition() {\n"
+          "  // Assigning the descriptors of $proto$ through its table (declared in\n"
+          "  // its .pb.h) links in the .pb.cc that registers them, which a static library\n"
+          "  // would leave out where no message of that file is used.\n"
+          "  ::google::protobuf::internal::AssignDescriptors(&$descriptor_table$);\n"
           "  return ::micro::ServiceDefinition{\n"
-          "      kServiceName,\n"
+          "      $qualified_service$::kServiceName,\n"
           "      {\n");
-  ForEachUnaryMethod(service, [&](const pb::MethodDescriptor&, const Vars& vars) {
-    // The server passes only messages of the prototypes' types, so the
-    // static_casts are safe.
-    p.Print(vars,
-            "          ::micro::EndpointDefinition{\n"
-            "              &Methods::k$method$,\n"
-            "              &$request$::default_instance(),\n"
-            "              &$response$::default_instance(),\n"
-            "              [this](::micro::ServerContext* context,\n"
-            "                     const ::google::protobuf::Message& request,\n"
-            "                     ::google::protobuf::Message* response) {\n"
-            "                return $method$(\n"
-            "                    context, static_cast<const $request$*>(&request),\n"
-            "                    static_cast<$response$*>(response));\n"
-            "              }},\n");
-  });
-  p.Print(ServiceVars(service),
+  // The endpoints go in the braces above, 10 columns in.
+  constexpr int kEndpointIndent = 5;
+  for (int i = 0; i < kEndpointIndent; ++i) p.Indent();
+  ForEachGeneratedMethod(ctx, service_index,
+                         [&](const pb::MethodDescriptor& method, const Vars& vars) {
+                           p.Print(vars, KindOf(method).endpoint);
+                         });
+  for (int i = 0; i < kEndpointIndent; ++i) p.Outdent();
+  p.Print(vars,
           "      },\n"
           "      ::google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(\n"
           "          \"$service_full_name$\")};\n"
           "}\n\n");
 }
 
-void PrintServiceDefinition(Printer& p, const pb::ServiceDescriptor& service) {
-  PrintStubDefinitions(p, service);
-  PrintHandlerDefinition(p, service);
-  PrintDefinition(p, ServiceVars(service), kRegisterSignature,
+void PrintServiceDefinition(Printer& p, const FileContext& ctx, int service_index) {
+  PrintStubDefinitions(p, ctx, service_index);
+  PrintHandlerDefinition(p, ctx, service_index);
+  PrintDefinition(p, ServiceVars(ctx, service_index), kRegisterSignature,
                   "  return server.RegisterService(&handler);\n");
 }
 
 // ---------------------------------------------------------------------------
 // Files.
 
-using ServicePrinter = void (*)(Printer&, const pb::ServiceDescriptor&);
+using ServicePrinter = void (*)(Printer&, const FileContext&, int service_index);
 
 // One generated file: its fixed text around the per-service code, which goes
 // in the namespace of the proto package.
 struct FileTemplate {
-  const char* extension;
+  const char* extension;  // Appended to <base><suffix>.
   const char* prologue;
   ServicePrinter print_service;
   const char* epilogue;
 };
 
 constexpr FileTemplate kHeader = {
-    ".micro.h",
+    ".h",
     "// Generated by protoc-gen-micro from $proto$. DO NOT EDIT.\n"
     "#ifndef $guard$\n"
     "#define $guard$\n"
@@ -363,9 +566,9 @@ constexpr FileTemplate kHeader = {
 };
 
 constexpr FileTemplate kSource = {
-    ".micro.cc",
+    ".cc",
     "// Generated by protoc-gen-micro from $proto$. DO NOT EDIT.\n"
-    "#include \"$base$.micro.h\"\n"
+    "#include \"$base$$suffix$.h\"\n"
     "\n"
     "#include <future>\n"
     "#include <memory>\n"
@@ -375,25 +578,41 @@ constexpr FileTemplate kSource = {
     "",
 };
 
-void PrintServices(Printer& p, const pb::FileDescriptor& file, ServicePrinter print_service) {
-  const std::string ns = CppNamespace(file.package());
+void PrintServices(Printer& p, const FileContext& ctx, ServicePrinter print_service) {
+  if (ctx.file.service_count() == 0) return;
+  const std::string ns = CppNamespace(ctx.file.package());
+  // Only the source needs the pragmas: the header declares deprecated things
+  // without using them.
+  const bool deprecated = print_service == PrintServiceDefinition && HasDeprecated(ctx.file);
+  if (deprecated) {
+    p.Print(
+        "// Some services or methods of this file are deprecated. The definitions below\n"
+        "// implement and call them; the warnings are meant for code that uses them.\n"
+        "#pragma GCC diagnostic push\n"
+        "#pragma GCC diagnostic ignored \"-Wdeprecated-declarations\"\n\n");
+  }
   if (!ns.empty()) p.Print("namespace $ns$ {\n\n", "ns", ns);
-  for (int i = 0; i < file.service_count(); ++i) {
+  for (int i = 0; i < ctx.file.service_count(); ++i) {
     if (i > 0) p.Print("\n");
-    print_service(p, *file.service(i));
+    print_service(p, ctx, i);
   }
   if (!ns.empty()) p.Print("\n}  // namespace $ns$\n", "ns", ns);
+  if (deprecated) p.Print("\n#pragma GCC diagnostic pop\n");
 }
 
-void WriteFile(const pb::FileDescriptor& file, GeneratorContext* context,
-               const FileTemplate& tmpl) {
-  const std::string base = pb::compiler::StripProto(file.name());
-  const std::string path = base + tmpl.extension;
-  const Vars vars = {{"proto", file.name()}, {"base", base}, {"guard", HeaderGuard(path)}};
+void WriteFile(const FileContext& ctx, GeneratorContext* context, const FileTemplate& tmpl) {
+  const std::string base = pb::compiler::StripProto(ctx.file.name());
+  const std::string path = base + ctx.options.suffix + tmpl.extension;
+  const Vars vars = {
+      {"proto", ctx.file.name()},
+      {"base", base},
+      {"suffix", ctx.options.suffix},
+      {"guard", "MICRO_INCLUDED_" + FilenameIdentifier(path)},
+  };
   std::unique_ptr<pb::io::ZeroCopyOutputStream> output(context->Open(path));
   Printer p(output.get(), '$');
   p.Print(vars, tmpl.prologue);
-  PrintServices(p, file, tmpl.print_service);
+  PrintServices(p, ctx, tmpl.print_service);
   p.Print(vars, tmpl.epilogue);
 }
 
@@ -404,10 +623,13 @@ bool Generator::Generate(const pb::FileDescriptor* file, const std::string& para
   Options options;
   if (!ParseParameter(parameter, &options, error)) return false;
   // Files without services still get (nearly empty) outputs, so build
-  // systems can always list <base>.micro.h and <base>.micro.cc as outputs.
+  // systems can always list <base><suffix>.h and <base><suffix>.cc as outputs.
   if (file->service_count() > 0 && !CheckFile(*file, error)) return false;
-  WriteFile(*file, context, kHeader);
-  WriteFile(*file, context, kSource);
+  std::vector<ServiceNames> names;
+  if (!NameServices(*file, UsesAsyncName, &names, error)) return false;
+  const FileContext ctx{*file, options, names};
+  WriteFile(ctx, context, kHeader);
+  WriteFile(ctx, context, kSource);
   return true;
 }
 

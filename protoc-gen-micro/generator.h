@@ -1,6 +1,7 @@
-// The code generator behind protoc-gen-micro: for each .proto file with
-// services it writes `<file>.micro.h` and `<file>.micro.cc`, next to protoc's
-// `<file>.pb.h`, with a typed client stub and a handler interface per service.
+// The code generator behind protoc-gen-micro: for each .proto file it writes
+// `<file>.micro.h` and `<file>.micro.cc` (the suffix is a parameter), next to
+// protoc's `<file>.pb.h`, with a typed client stub and a handler interface per
+// service. Names are chosen as names.h describes.
 #ifndef MICRO_PROTOC_GEN_MICRO_GENERATOR_H_
 #define MICRO_PROTOC_GEN_MICRO_GENERATOR_H_
 
