@@ -201,18 +201,40 @@ constexpr StubCall kUnaryStubCalls[] = {
      "  return client_->CallFuture<$response$>(context, Methods::$info$, request);\n"},
 };
 
-// One row per ::micro::RpcKind, in its order. A kind whose row has no handler
-// method is not generated yet: its methods get only a comment. Generating a
-// streaming kind means filling its row (names.cc reserves the method names
-// of every kind already, so existing names do not change).
+// One row per ::micro::RpcKind, in its order: what the Stub, the Handler and
+// Handler::Definition() contain for a method of that kind.
 struct RpcKindSpec {
   const char* rpc_kind;                  // Enumerator of ::micro::RpcKind.
   std::span<const StubCall> stub_calls;  // The Stub's calls.
   const char* handler_method;            // The Handler's pure virtual function.
   // The ::micro::EndpointDefinition in Handler::Definition(). The method is
   // called through `this->` so that a method named like a parameter of the
-  // lambda (`context`, `request`, `response`) still resolves to the method.
+  // lambda (`context`, `request`, `reader`, ...) still resolves to the method.
   const char* endpoint;
+};
+
+// Streaming calls return gRPC-style typed streams (micro/stream.h).
+constexpr StubCall kClientStreamingStubCalls[] = {
+    {"::std::unique_ptr<::micro::ClientWriter<$request$>> $scope$$method$(\n"
+     "    ::micro::ClientContext* context,\n"
+     "    $response$* response)",
+     "  return ::std::make_unique<::micro::ClientWriter<$request$>>(\n"
+     "      *client_, context, Methods::$info$, response);\n"},
+};
+
+constexpr StubCall kServerStreamingStubCalls[] = {
+    {"::std::unique_ptr<::micro::ClientReader<$response$>> $scope$$method$(\n"
+     "    ::micro::ClientContext* context,\n"
+     "    const $request$& request)",
+     "  return ::std::make_unique<::micro::ClientReader<$response$>>(\n"
+     "      *client_, context, Methods::$info$, request);\n"},
+};
+
+constexpr StubCall kBidiStreamingStubCalls[] = {
+    {"::std::unique_ptr<::micro::ClientReaderWriter<$request$, $response$>> $scope$$method$(\n"
+     "    ::micro::ClientContext* context)",
+     "  return ::std::make_unique<::micro::ClientReaderWriter<$request$, $response$>>(\n"
+     "      *client_, context, Methods::$info$);\n"},
 };
 
 constexpr RpcKindSpec kRpcKinds[] = {
@@ -234,17 +256,53 @@ constexpr RpcKindSpec kRpcKinds[] = {
      "          context, static_cast<const $request$*>(&request),\n"
      "          static_cast<$response$*>(response));\n"
      "    }},\n"},
-    {"kClientStreaming", {}, nullptr, nullptr},
-    {"kServerStreaming", {}, nullptr, nullptr},
-    {"kBidiStreaming", {}, nullptr, nullptr},
+    {"kClientStreaming", kClientStreamingStubCalls,
+     "virtual ::absl::Status $method$(\n"
+     "    ::micro::ServerContext* context,\n"
+     "    ::micro::ServerReader<$request$>* reader,\n"
+     "    $response$* response) = 0",
+     "::micro::EndpointDefinition{\n"
+     "    &$qualified_service$::Methods::$info$,\n"
+     "    &$request$::default_instance(),\n"
+     "    &$response$::default_instance(),\n"
+     "    ::micro::ClientStreamingHandler<$request$, $response$>(\n"
+     "        [this](::micro::ServerContext* context,\n"
+     "               ::micro::ServerReader<$request$>* reader,\n"
+     "               $response$* response) {\n"
+     "          return this->$method$(context, reader, response);\n"
+     "        })},\n"},
+    {"kServerStreaming", kServerStreamingStubCalls,
+     "virtual ::absl::Status $method$(\n"
+     "    ::micro::ServerContext* context,\n"
+     "    const $request$* request,\n"
+     "    ::micro::ServerWriter<$response$>* writer) = 0",
+     "::micro::EndpointDefinition{\n"
+     "    &$qualified_service$::Methods::$info$,\n"
+     "    &$request$::default_instance(),\n"
+     "    &$response$::default_instance(),\n"
+     "    ::micro::ServerStreamingHandler<$request$, $response$>(\n"
+     "        [this](::micro::ServerContext* context,\n"
+     "               const $request$* request,\n"
+     "               ::micro::ServerWriter<$response$>* writer) {\n"
+     "          return this->$method$(context, request, writer);\n"
+     "        })},\n"},
+    {"kBidiStreaming", kBidiStreamingStubCalls,
+     "virtual ::absl::Status $method$(\n"
+     "    ::micro::ServerContext* context,\n"
+     "    ::micro::ServerReaderWriter<$response$, $request$>* stream) = 0",
+     "::micro::EndpointDefinition{\n"
+     "    &$qualified_service$::Methods::$info$,\n"
+     "    &$request$::default_instance(),\n"
+     "    &$response$::default_instance(),\n"
+     "    ::micro::BidiStreamingHandler<$request$, $response$>(\n"
+     "        [this](::micro::ServerContext* context,\n"
+     "               ::micro::ServerReaderWriter<$response$, $request$>* stream) {\n"
+     "          return this->$method$(context, stream);\n"
+     "        })},\n"},
 };
 
 const RpcKindSpec& KindOf(const pb::MethodDescriptor& method) {
   return kRpcKinds[(method.client_streaming() ? 1 : 0) + (method.server_streaming() ? 2 : 0)];
-}
-
-bool IsGenerated(const pb::MethodDescriptor& method) {
-  return KindOf(method).handler_method != nullptr;
 }
 
 // Whether some Stub call of `method` is named `$async$`.
@@ -303,13 +361,12 @@ Vars MethodVars(const FileContext& ctx, int service_index, int method_index) {
   return vars;
 }
 
-// Calls `fn(method, vars)` for each method whose kind is generated.
+// Calls `fn(method, vars)` for each method of the service.
 template <typename Fn>
-void ForEachGeneratedMethod(const FileContext& ctx, int service_index, Fn&& fn) {
+void ForEachMethod(const FileContext& ctx, int service_index, Fn&& fn) {
   const pb::ServiceDescriptor& service = *ctx.file.service(service_index);
   for (int i = 0; i < service.method_count(); ++i) {
-    const pb::MethodDescriptor& method = *service.method(i);
-    if (IsGenerated(method)) fn(method, MethodVars(ctx, service_index, i));
+    fn(*service.method(i), MethodVars(ctx, service_index, i));
   }
 }
 
@@ -363,24 +420,12 @@ constexpr char kRegisterSignature[] =
 // ---------------------------------------------------------------------------
 // Header pieces.
 
-void PrintSkippedMethods(Printer& p, const pb::ServiceDescriptor& service) {
-  bool any = false;
-  for (int i = 0; i < service.method_count(); ++i) {
-    const pb::MethodDescriptor& method = *service.method(i);
-    if (IsGenerated(method)) continue;
-    p.Print("// $method$: streaming RPCs are not generated by this version of protoc-gen-micro.\n",
-            "method", method.name());
-    any = true;
-  }
-  if (any) p.Print("\n");
-}
-
 void PrintMethodInfos(Printer& p, const FileContext& ctx, int service_index) {
   p.Print(
       "// Static facts of each method.\n"
       "struct Methods {\n");
   p.Indent();
-  ForEachGeneratedMethod(ctx, service_index, [&](const pb::MethodDescriptor&, const Vars& vars) {
+  ForEachMethod(ctx, service_index, [&](const pb::MethodDescriptor&, const Vars& vars) {
     p.Print(vars,
             "$deprecated$static constexpr ::micro::MethodInfo $info${\n"
             "    \"$service_full_name$\", \"$method_proto$\", \"$subject$\",\n"
@@ -398,17 +443,16 @@ void PrintStubDeclaration(Printer& p, const FileContext& ctx, int service_index)
           " public:\n"
           "  explicit Stub(::std::shared_ptr<::micro::Client> client);\n");
   p.Indent();
-  ForEachGeneratedMethod(
-      ctx, service_index, [&](const pb::MethodDescriptor& method, const Vars& vars) {
-        const MethodNames& names = ctx.names[service_index].methods[method.index()];
-        p.Print("\n");
-        PrintProtoComments(p, method);
-        PrintRenameNote(p, names.method, "Generated as");
-        PrintRenameNote(p, names.async, "Asynchronous calls generated as");
-        for (const StubCall& call : KindOf(method).stub_calls) {
-          PrintDeclaration(p, vars, "$deprecated$", call.signature);
-        }
-      });
+  ForEachMethod(ctx, service_index, [&](const pb::MethodDescriptor& method, const Vars& vars) {
+    const MethodNames& names = ctx.names[service_index].methods[method.index()];
+    p.Print("\n");
+    PrintProtoComments(p, method);
+    PrintRenameNote(p, names.method, "Generated as");
+    PrintRenameNote(p, names.async, "Asynchronous calls generated as");
+    for (const StubCall& call : KindOf(method).stub_calls) {
+      PrintDeclaration(p, vars, "$deprecated$", call.signature);
+    }
+  });
   p.Outdent();
   p.Print(
       "\n"
@@ -426,13 +470,12 @@ void PrintHandlerDeclaration(Printer& p, const FileContext& ctx, int service_ind
           "class $export$Handler : public ::micro::Service {\n"
           " public:\n");
   p.Indent();
-  ForEachGeneratedMethod(
-      ctx, service_index, [&](const pb::MethodDescriptor& method, const Vars& vars) {
-        PrintProtoComments(p, method);
-        PrintRenameNote(p, ctx.names[service_index].methods[method.index()].method, "Generated as");
-        PrintDeclaration(p, vars, "$deprecated$", KindOf(method).handler_method);
-        p.Print("\n");
-      });
+  ForEachMethod(ctx, service_index, [&](const pb::MethodDescriptor& method, const Vars& vars) {
+    PrintProtoComments(p, method);
+    PrintRenameNote(p, ctx.names[service_index].methods[method.index()].method, "Generated as");
+    PrintDeclaration(p, vars, "$deprecated$", KindOf(method).handler_method);
+    p.Print("\n");
+  });
   p.Print("::micro::ServiceDefinition Definition() final;\n");
   p.Outdent();
   p.Print("};\n");
@@ -455,7 +498,6 @@ void PrintServiceDeclaration(Printer& p, const FileContext& ctx, int service_ind
           "  // The full proto name of the service.\n"
           "  static constexpr ::std::string_view kServiceName = \"$service_full_name$\";\n\n");
   p.Indent();
-  PrintSkippedMethods(p, service);
   PrintMethodInfos(p, ctx, service_index);
   PrintStubDeclaration(p, ctx, service_index);
   PrintHandlerDeclaration(p, ctx, service_index);
@@ -480,7 +522,7 @@ void PrintStubDefinitions(Printer& p, const FileContext& ctx, int service_index)
           "    ::std::shared_ptr<::micro::Client> client) {\n"
           "  return ::std::make_unique<Stub>(::std::move(client));\n"
           "}\n\n");
-  ForEachGeneratedMethod(ctx, service_index, [&](const pb::MethodDescriptor& method, Vars vars) {
+  ForEachMethod(ctx, service_index, [&](const pb::MethodDescriptor& method, Vars vars) {
     vars["scope"] = vars["service"] + "::Stub::";
     for (const StubCall& call : KindOf(method).stub_calls) {
       PrintDefinition(p, vars, call.signature, call.body);
@@ -508,10 +550,9 @@ void PrintHandlerDefinition(Printer& p, const FileContext& ctx, int service_inde
   // The endpoints go in the braces above, 10 columns in.
   constexpr int kEndpointIndent = 5;
   for (int i = 0; i < kEndpointIndent; ++i) p.Indent();
-  ForEachGeneratedMethod(ctx, service_index,
-                         [&](const pb::MethodDescriptor& method, const Vars& vars) {
-                           p.Print(vars, KindOf(method).endpoint);
-                         });
+  ForEachMethod(ctx, service_index, [&](const pb::MethodDescriptor& method, const Vars& vars) {
+    p.Print(vars, KindOf(method).endpoint);
+  });
   for (int i = 0; i < kEndpointIndent; ++i) p.Outdent();
   p.Print(vars,
           "      },\n"
@@ -557,6 +598,7 @@ constexpr FileTemplate kHeader = {
     "#include \"micro/context.h\"\n"
     "#include \"micro/server.h\"\n"
     "#include \"micro/service.h\"\n"
+    "#include \"micro/stream.h\"\n"
     "\n"
     "#include \"$base$.pb.h\"\n"
     "\n",

@@ -268,8 +268,7 @@ bool NameMethods(const pb::ServiceDescriptor& service, HasAsyncCalls has_async_c
                  std::vector<MethodNames>* names, std::string* error) {
   Scope members = kStubAndHandlerMembers;
   names->resize(service.method_count());
-  // Every method keeps its name (streaming ones too, so that names do not
-  // change when their calls are generated) unless it is reserved.
+  // Every method keeps its name unless it is reserved.
   for (int i = 0; i < service.method_count(); ++i) {
     (*names)[i].method = Resolve(service.method(i)->name(), kStubAndHandlerMembers);
   }

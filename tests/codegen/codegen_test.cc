@@ -288,30 +288,69 @@ TEST(CodegenEndToEnd, RenamedStubCallsReachTheirMethods) {
   server.Stop();
 }
 
+// Every kind of RPC is a pure virtual method of the Handler.
 class RouteGuideHandler final : public routeguide::RouteGuide::Handler {
  public:
-  // The only pure virtual method: streaming methods get none yet.
   absl::Status GetFeature(micro::ServerContext*, const routeguide::Point*,
                           routeguide::Feature*) override {
     return absl::OkStatus();
   }
+  absl::Status ListFeatures(micro::ServerContext*, const routeguide::Rectangle*,
+                            micro::ServerWriter<routeguide::Feature>*) override {
+    return absl::OkStatus();
+  }
+  absl::Status RecordRoute(micro::ServerContext*, micro::ServerReader<routeguide::Point>*,
+                           routeguide::RouteSummary*) override {
+    return absl::OkStatus();
+  }
+  absl::Status RouteChat(
+      micro::ServerContext*,
+      micro::ServerReaderWriter<routeguide::RouteNote, routeguide::RouteNote>*) override {
+    return absl::OkStatus();
+  }
 };
 
-TEST(CodegenStreaming, OnlyUnaryMethodsGetCode) {
+TEST(CodegenStreaming, EveryKindGetsAnEndpointOfItsKind) {
   RouteGuideHandler handler;
   micro::ServiceDefinition definition = handler.Definition();
-  ASSERT_EQ(definition.endpoints.size(), 1u);
-  EXPECT_EQ(definition.endpoints[0].method, &routeguide::RouteGuide::Methods::kGetFeature);
-  // The descriptor still describes all four.
+  ASSERT_EQ(definition.endpoints.size(), 4u);
+  const micro::EndpointDefinition* by_method[4] = {};
+  for (const micro::EndpointDefinition& endpoint : definition.endpoints) {
+    by_method[static_cast<int>(endpoint.method->kind)] = &endpoint;
+  }
+  using Methods = routeguide::RouteGuide::Methods;
+  EXPECT_EQ(by_method[0]->method, &Methods::kGetFeature);
+  EXPECT_EQ(by_method[1]->method, &Methods::kRecordRoute);
+  EXPECT_EQ(by_method[2]->method, &Methods::kListFeatures);
+  EXPECT_EQ(by_method[3]->method, &Methods::kRouteChat);
+  // Unary endpoints carry a unary handler, streaming ones a stream handler.
+  EXPECT_TRUE(by_method[0]->unary && !by_method[0]->stream);
+  for (int kind = 1; kind < 4; ++kind) {
+    EXPECT_TRUE(by_method[kind]->stream && !by_method[kind]->unary) << kind;
+  }
   ASSERT_NE(definition.descriptor, nullptr);
   EXPECT_EQ(definition.descriptor->method_count(), 4);
+}
 
+TEST(CodegenStreaming, StreamingOnlyServicesAndEmptyServices) {
   // No message of streaming.proto is used here, yet its descriptors are
   // linked in from the static library.
   class : public streaming::StreamsOnly::Handler {
+    absl::Status Down(micro::ServerContext*, const streaming::Msg*,
+                      micro::ServerWriter<streaming::Msg>*) override {
+      return absl::OkStatus();
+    }
+    absl::Status Up(micro::ServerContext*, micro::ServerReader<streaming::Msg>*,
+                    streaming::Msg*) override {
+      return absl::OkStatus();
+    }
+    absl::Status Both(micro::ServerContext*,
+                      micro::ServerReaderWriter<streaming::Msg, streaming::Msg>*) override {
+      return absl::OkStatus();
+    }
   } streams_only;
-  definition = streams_only.Definition();
-  EXPECT_TRUE(definition.endpoints.empty());
+  micro::ServiceDefinition definition = streams_only.Definition();
+  EXPECT_EQ(definition.endpoints.size(), 3u);
   ASSERT_NE(definition.descriptor, nullptr);
   EXPECT_EQ(definition.descriptor->method_count(), 3);
   class : public streaming::Nothing::Handler {

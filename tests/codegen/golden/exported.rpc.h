@@ -12,6 +12,7 @@
 #include "micro/context.h"
 #include "micro/server.h"
 #include "micro/service.h"
+#include "micro/stream.h"
 
 #include "exported.pb.h"
 

@@ -36,6 +36,26 @@ void RouteGuide::Stub::AsyncGetFeature(
   return client_->CallFuture<::routeguide::Feature>(context, Methods::kGetFeature, request);
 }
 
+::std::unique_ptr<::micro::ClientReader<::routeguide::Feature>> RouteGuide::Stub::ListFeatures(
+    ::micro::ClientContext* context,
+    const ::routeguide::Rectangle& request) {
+  return ::std::make_unique<::micro::ClientReader<::routeguide::Feature>>(
+      *client_, context, Methods::kListFeatures, request);
+}
+
+::std::unique_ptr<::micro::ClientWriter<::routeguide::Point>> RouteGuide::Stub::RecordRoute(
+    ::micro::ClientContext* context,
+    ::routeguide::RouteSummary* response) {
+  return ::std::make_unique<::micro::ClientWriter<::routeguide::Point>>(
+      *client_, context, Methods::kRecordRoute, response);
+}
+
+::std::unique_ptr<::micro::ClientReaderWriter<::routeguide::RouteNote, ::routeguide::RouteNote>> RouteGuide::Stub::RouteChat(
+    ::micro::ClientContext* context) {
+  return ::std::make_unique<::micro::ClientReaderWriter<::routeguide::RouteNote, ::routeguide::RouteNote>>(
+      *client_, context, Methods::kRouteChat);
+}
+
 ::micro::ServiceDefinition RouteGuide::Handler::Definition() {
   // Assigning the descriptors of routeguide/route_guide.proto through its table (declared in
   // its .pb.h) links in the .pb.cc that registers them, which a static library
@@ -55,6 +75,35 @@ void RouteGuide::Stub::AsyncGetFeature(
                     context, static_cast<const ::routeguide::Point*>(&request),
                     static_cast<::routeguide::Feature*>(response));
               }},
+          ::micro::EndpointDefinition{
+              &::routeguide::RouteGuide::Methods::kListFeatures,
+              &::routeguide::Rectangle::default_instance(),
+              &::routeguide::Feature::default_instance(),
+              ::micro::ServerStreamingHandler<::routeguide::Rectangle, ::routeguide::Feature>(
+                  [this](::micro::ServerContext* context,
+                         const ::routeguide::Rectangle* request,
+                         ::micro::ServerWriter<::routeguide::Feature>* writer) {
+                    return this->ListFeatures(context, request, writer);
+                  })},
+          ::micro::EndpointDefinition{
+              &::routeguide::RouteGuide::Methods::kRecordRoute,
+              &::routeguide::Point::default_instance(),
+              &::routeguide::RouteSummary::default_instance(),
+              ::micro::ClientStreamingHandler<::routeguide::Point, ::routeguide::RouteSummary>(
+                  [this](::micro::ServerContext* context,
+                         ::micro::ServerReader<::routeguide::Point>* reader,
+                         ::routeguide::RouteSummary* response) {
+                    return this->RecordRoute(context, reader, response);
+                  })},
+          ::micro::EndpointDefinition{
+              &::routeguide::RouteGuide::Methods::kRouteChat,
+              &::routeguide::RouteNote::default_instance(),
+              &::routeguide::RouteNote::default_instance(),
+              ::micro::BidiStreamingHandler<::routeguide::RouteNote, ::routeguide::RouteNote>(
+                  [this](::micro::ServerContext* context,
+                         ::micro::ServerReaderWriter<::routeguide::RouteNote, ::routeguide::RouteNote>* stream) {
+                    return this->RouteChat(context, stream);
+                  })},
       },
       ::google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
           "routeguide.RouteGuide")};
