@@ -24,9 +24,15 @@
 #include "absl/time/time.h"
 #include "micro/micro.h"
 #include "micro/testing/events.pb.h"
+#include "raw_nats.h"
 #include "support/nats_server.h"
 
 namespace {
+
+using ::micro::bench::ConnectRaw;
+using ::micro::bench::Fail;
+using ::micro::bench::NatsOk;
+using ::micro::bench::NatsPtr;
 
 using ::micro::testing::TestEvent;
 using Clock = std::chrono::steady_clock;
@@ -34,38 +40,6 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kTopic = "bench.events";
 // How long a publish->deliver run may wait for the last event.
 constexpr absl::Duration kDeliverTimeout = absl::Seconds(60);
-
-struct NatsDeleter {
-  void operator()(natsConnection* connection) const { natsConnection_Destroy(connection); }
-  void operator()(natsSubscription* subscription) const { natsSubscription_Destroy(subscription); }
-  void operator()(natsOptions* options) const { natsOptions_Destroy(options); }
-};
-template <typename T>
-using NatsPtr = std::unique_ptr<T, NatsDeleter>;
-
-bool Fail(const std::string& message) {
-  std::fprintf(stderr, "broker_throughput: %s\n", message.c_str());
-  return false;
-}
-
-bool NatsOk(natsStatus status, const char* what) {
-  if (status == NATS_OK) return true;
-  return Fail(
-      absl::StrCat(what, ": ", natsStatus_GetText(status), " ", nats_GetLastError(nullptr)));
-}
-
-NatsPtr<natsConnection> ConnectRaw(const std::string& url, bool send_asap) {
-  natsOptions* raw_options = nullptr;
-  if (!NatsOk(natsOptions_Create(&raw_options), "natsOptions_Create")) return nullptr;
-  NatsPtr<natsOptions> options(raw_options);
-  natsConnection* connection = nullptr;
-  if (!NatsOk(natsOptions_SetURL(options.get(), url.c_str()), "natsOptions_SetURL") ||
-      !NatsOk(natsOptions_SetSendAsap(options.get(), send_asap), "natsOptions_SetSendAsap") ||
-      !NatsOk(natsConnection_Connect(&connection, options.get()), "natsConnection_Connect")) {
-    return nullptr;
-  }
-  return NatsPtr<natsConnection>(connection);
-}
 
 // An event whose protobuf encoding is exactly `body_bytes` long.
 TestEvent EventOfSize(size_t body_bytes) {
@@ -350,6 +324,7 @@ bool Run(int64_t messages, int runs) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  micro::bench::program = "broker_throughput";
   int64_t messages = 200000;
   int runs = 3;
   const char* usage = "usage: broker_throughput [--messages N] [--runs R]\n";

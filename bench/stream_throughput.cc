@@ -18,9 +18,14 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "micro/transport.h"
+#include "raw_nats.h"
 #include "support/nats_server.h"
 
 namespace {
+
+using ::micro::bench::ConnectRaw;
+using ::micro::bench::NatsOk;
+using ::micro::bench::NatsPtr;
 
 constexpr size_t kSizes[] = {64, 1024, 64 * 1024};
 constexpr size_t kBytesPerRow = 128 << 20;  // Each row moves about this much.
@@ -36,7 +41,7 @@ struct Row {
 };
 
 [[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "stream_throughput: %s\n", what.c_str());
+  micro::bench::Fail(what);
   std::exit(1);
 }
 
@@ -46,38 +51,36 @@ Row RawPublishSubscribe(const std::string& url, bool send_asap, size_t size, int
     std::atomic<int> received{0};
     std::atomic<int64_t> last_nanos{0};
   } counter;
-  natsConnection* subscriber = nullptr;
-  natsConnection* publisher = nullptr;
-  natsOptions* options = nullptr;
-  natsSubscription* subscription = nullptr;
-  if (natsConnection_ConnectTo(&subscriber, url.c_str()) != NATS_OK) Die("raw connect");
-  if (natsOptions_Create(&options) != NATS_OK ||
-      natsOptions_SetURL(options, url.c_str()) != NATS_OK ||
-      natsOptions_SetSendAsap(options, send_asap) != NATS_OK ||
-      natsConnection_Connect(&publisher, options) != NATS_OK) {
-    Die("raw publisher connect");
-  }
+  NatsPtr<natsConnection> subscriber = ConnectRaw(url, /*send_asap=*/false);
+  NatsPtr<natsConnection> publisher = ConnectRaw(url, send_asap);
+  if (subscriber == nullptr || publisher == nullptr) std::exit(1);
   auto on_message = [](natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
     auto* c = static_cast<Counter*>(closure);
     c->received.fetch_add(1);
     c->last_nanos = absl::ToUnixNanos(absl::Now());
     natsMsg_Destroy(msg);
   };
-  if (natsConnection_Subscribe(&subscription, subscriber, "bench.raw.stream", on_message,
-                               &counter) != NATS_OK ||
-      natsSubscription_SetPendingLimits(subscription, -1, -1) != NATS_OK ||
-      natsConnection_Flush(subscriber) != NATS_OK) {
-    Die("raw subscribe");
+  natsSubscription* raw_subscription = nullptr;
+  if (!NatsOk(natsConnection_Subscribe(&raw_subscription, subscriber.get(), "bench.raw.stream",
+                                       on_message, &counter),
+              "subscribe")) {
+    std::exit(1);
+  }
+  NatsPtr<natsSubscription> subscription(raw_subscription);
+  if (!NatsOk(natsSubscription_SetPendingLimits(raw_subscription, -1, -1), "pending limits") ||
+      !NatsOk(natsConnection_Flush(subscriber.get()), "flush")) {
+    std::exit(1);
   }
   std::string payload(size, 'p');
   absl::Time start = absl::Now();
   for (int i = 0; i < count; ++i) {
-    if (natsConnection_Publish(publisher, "bench.raw.stream", payload.data(),
-                               static_cast<int>(size)) != NATS_OK) {
-      Die("raw publish");
+    if (!NatsOk(natsConnection_Publish(publisher.get(), "bench.raw.stream", payload.data(),
+                                       static_cast<int>(size)),
+                "publish")) {
+      std::exit(1);
     }
   }
-  natsConnection_FlushTimeout(publisher, 30000);
+  natsConnection_FlushTimeout(publisher.get(), 30000);
   // Wait until everything arrived or nothing arrives any more.
   absl::Time give_up = absl::Now() + kRowTimeout;
   int seen = -1;
@@ -88,10 +91,6 @@ Row RawPublishSubscribe(const std::string& url, bool send_asap, size_t size, int
   }
   Row row{absl::StrFormat("raw nats.c pub/sub%s", send_asap ? " (SendAsap)" : ""), size, count,
           counter.received.load(), absl::FromUnixNanos(counter.last_nanos.load()) - start};
-  natsSubscription_Destroy(subscription);
-  natsConnection_Destroy(publisher);
-  natsConnection_Destroy(subscriber);
-  natsOptions_Destroy(options);
   return row;
 }
 
@@ -138,6 +137,7 @@ std::shared_ptr<micro::Transport> Connect(const std::string& url) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  micro::bench::program = "stream_throughput";
   double scale = 1;
   if (argc == 3 && std::string(argv[1]) == "--scale") scale = std::atof(argv[2]);
   if (scale <= 0 || (argc != 1 && argc != 3)) {

@@ -22,9 +22,15 @@
 #include "absl/time/time.h"
 #include "micro/micro.h"
 #include "micro/testing/echo.micro.h"
+#include "raw_nats.h"
 #include "support/nats_server.h"
 
 namespace {
+
+using ::micro::bench::ConnectRaw;
+using ::micro::bench::Fail;
+using ::micro::bench::NatsOk;
+using ::micro::bench::NatsPtr;
 
 using ::micro::testing::Echo;
 using ::micro::testing::EchoReply;
@@ -34,27 +40,6 @@ constexpr int kWarmupCalls = 200;
 constexpr int kRequestTimeoutMs = 5000;
 constexpr const char* kAsapSubject = "bench.raw.asap";
 constexpr const char* kDefaultSubject = "bench.raw.default";
-
-// Owns nats.c objects.
-struct NatsDeleter {
-  void operator()(natsConnection* connection) const { natsConnection_Destroy(connection); }
-  void operator()(natsSubscription* subscription) const { natsSubscription_Destroy(subscription); }
-  void operator()(natsOptions* options) const { natsOptions_Destroy(options); }
-  void operator()(natsMsg* msg) const { natsMsg_Destroy(msg); }
-};
-template <typename T>
-using NatsPtr = std::unique_ptr<T, NatsDeleter>;
-
-bool Fail(const std::string& message) {
-  std::fprintf(stderr, "unary_latency: %s\n", message.c_str());
-  return false;
-}
-
-bool NatsOk(natsStatus status, const char* what) {
-  if (status == NATS_OK) return true;
-  return Fail(
-      absl::StrCat(what, ": ", natsStatus_GetText(status), " ", nats_GetLastError(nullptr)));
-}
 
 // The micro server side: echoes `payload`.
 class EchoHandler final : public Echo::Handler {
@@ -88,19 +73,6 @@ void RawEcho(natsConnection* connection, natsSubscription*, natsMsg* msg, void*)
   NatsOk(natsConnection_Publish(connection, natsMsg_GetReply(msg), data.data(),
                                 static_cast<int>(data.size())),
          "raw replier publish");
-}
-
-NatsPtr<natsConnection> ConnectRaw(const std::string& url, bool send_asap) {
-  natsOptions* raw_options = nullptr;
-  if (!NatsOk(natsOptions_Create(&raw_options), "natsOptions_Create")) return nullptr;
-  NatsPtr<natsOptions> options(raw_options);
-  natsConnection* connection = nullptr;
-  if (!NatsOk(natsOptions_SetURL(options.get(), url.c_str()), "natsOptions_SetURL") ||
-      !NatsOk(natsOptions_SetSendAsap(options.get(), send_asap), "natsOptions_SetSendAsap") ||
-      !NatsOk(natsConnection_Connect(&connection, options.get()), "natsConnection_Connect")) {
-    return nullptr;
-  }
-  return NatsPtr<natsConnection>(connection);
 }
 
 // A raw replier on its own connection. Members are destroyed subscription first.
@@ -297,6 +269,7 @@ bool Run(int calls, const std::string& json_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  micro::bench::program = "unary_latency";
   int calls = 3000;
   std::string json_path;
   const char* usage = "usage: unary_latency [--calls N] [--json out.json]\n";

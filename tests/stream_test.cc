@@ -80,6 +80,27 @@ class StreamTest : public ::testing::Test {
     subscription_ = *std::move(subscription);
   }
 
+  // Serves streams that only read until their end, which ServerEnd reports.
+  void ServeUntilEnd() {
+    Serve([this](Socket& socket) {
+      std::string message;
+      absl::Status status;
+      while ((status = socket.Recv(&message)).ok()) {
+        if (!server_got_message_.HasBeenNotified()) server_got_message_.Notify();
+      }
+      server_end_ = status;
+      server_ended_.Notify();
+    });
+  }
+
+  // Why the server's side of the stream ended; waits (at most 10 s) for it.
+  absl::Status ServerEnd() {
+    if (!server_ended_.WaitForNotificationWithTimeout(absl::Seconds(10))) {
+      return absl::DeadlineExceededError("the server's stream did not end");
+    }
+    return server_end_;
+  }
+
   std::unique_ptr<Socket> Dial(StreamOptions options = {}) {
     auto socket = client_->Dial(Open(), options);
     EXPECT_TRUE(socket.ok()) << socket.status();
@@ -102,6 +123,9 @@ class StreamTest : public ::testing::Test {
   std::shared_ptr<Executor> pool_;
   std::unique_ptr<Subscription> subscription_;
   internal::InFlight handlers_;
+  internal::Notification server_got_message_;
+  internal::Notification server_ended_;
+  absl::Status server_end_;  // Written before server_ended_ is notified.
 };
 
 TEST_F(StreamTest, BidiEchoArrivesInOrderThenEndsWithTrailers) {
@@ -198,35 +222,21 @@ TEST_F(StreamTest, HalfCloseLetsTheServerAnswerAfterTheLastMessage) {
 }
 
 TEST_F(StreamTest, ClientCancelReachesTheServer) {
-  internal::Notification server_saw;
-  absl::Status server_status;
-  Serve([&](Socket& socket) {
-    std::string message;
-    while ((server_status = socket.Recv(&message)).ok()) {
-    }
-    server_saw.Notify();
-  });
+  ServeUntilEnd();
   auto socket = Dial();
   ASSERT_TRUE(socket->Send("hello").ok());
   socket->Cancel(absl::CancelledError("changed my mind"));
-  ASSERT_TRUE(server_saw.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::Status server_status = ServerEnd();
   EXPECT_EQ(server_status, absl::CancelledError("changed my mind"));
   EXPECT_EQ(socket->Finish(), absl::CancelledError("changed my mind"));
 }
 
 TEST_F(StreamTest, DestroyingTheSocketCancelsTheStream) {
-  internal::Notification server_saw;
-  absl::Status server_status;
-  Serve([&](Socket& socket) {
-    std::string message;
-    while ((server_status = socket.Recv(&message)).ok()) {
-    }
-    server_saw.Notify();
-  });
+  ServeUntilEnd();
   auto socket = Dial();
   ASSERT_TRUE(socket->Send("hello").ok());
   socket.reset();
-  ASSERT_TRUE(server_saw.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::Status server_status = ServerEnd();
   EXPECT_EQ(server_status.code(), absl::StatusCode::kCancelled) << server_status;
 }
 
@@ -256,14 +266,7 @@ TEST_F(StreamTest, ServerCancelAndErrorEndsReachTheClient) {
 }
 
 TEST_F(StreamTest, DeadlineCoversTheWholeStreamOnBothSides) {
-  internal::Notification server_saw;
-  absl::Status server_status;
-  Serve([&](Socket& socket) {
-    std::string message;
-    while ((server_status = socket.Recv(&message)).ok()) {
-    }
-    server_saw.Notify();
-  });
+  ServeUntilEnd();
   StreamOptions options;
   options.deadline = absl::Now() + absl::Milliseconds(400);
   absl::Time start = absl::Now();
@@ -274,7 +277,7 @@ TEST_F(StreamTest, DeadlineCoversTheWholeStreamOnBothSides) {
   absl::Duration elapsed = absl::Now() - start;
   EXPECT_GE(elapsed, absl::Milliseconds(390));
   EXPECT_LT(elapsed, absl::Seconds(5));
-  ASSERT_TRUE(server_saw.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::Status server_status = ServerEnd();
   EXPECT_EQ(server_status.code(), absl::StatusCode::kDeadlineExceeded) << server_status;
 }
 
@@ -286,19 +289,12 @@ TEST_F(StreamTest, NobodyListeningIsUnavailable) {
 }
 
 TEST_F(StreamTest, MessageOverMaxPayloadIsResourceExhaustedOnBothSides) {
-  internal::Notification server_saw;
-  absl::Status server_status;
-  Serve([&](Socket& socket) {
-    std::string message;
-    while ((server_status = socket.Recv(&message)).ok()) {
-    }
-    server_saw.Notify();
-  });
+  ServeUntilEnd();
   auto socket = Dial();
   ASSERT_TRUE(socket->Send("small first").ok());
   absl::Status big = socket->Send(std::string(client_->MaxPayload() + 1, 'b'));
   EXPECT_EQ(big.code(), absl::StatusCode::kResourceExhausted) << big;
-  ASSERT_TRUE(server_saw.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::Status server_status = ServerEnd();
   EXPECT_EQ(server_status.code(), absl::StatusCode::kResourceExhausted) << server_status;
 }
 
@@ -348,20 +344,13 @@ TEST_F(StreamTest, ServerKilledMidStreamIsUnavailableWithinHeartbeats) {
 }
 
 TEST_F(StreamTest, ClientKilledMidStreamIsUnavailableWithinHeartbeats) {
-  internal::Notification got_message;
-  internal::Notification server_saw;
-  absl::Status server_status;
-  Serve([&](Socket& socket) {
-    std::string message;
-    while ((server_status = socket.Recv(&message)).ok()) got_message.Notify();
-    server_saw.Notify();
-  });
+  ServeUntilEnd();
   auto peer = ChildProcess::StartAndWaitReady({PeerBinary(), "client", nats_->url(), kSubject});
   ASSERT_TRUE(peer.ok()) << peer.status();
-  ASSERT_TRUE(got_message.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(server_got_message_.WaitForNotificationWithTimeout(absl::Seconds(10)));
   (*peer)->Kill();
   absl::Time killed = absl::Now();
-  ASSERT_TRUE(server_saw.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::Status server_status = ServerEnd();
   EXPECT_EQ(server_status.code(), absl::StatusCode::kUnavailable) << server_status;
   EXPECT_LT(absl::Now() - killed, absl::Seconds(2));
 }

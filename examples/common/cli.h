@@ -3,6 +3,9 @@
 #ifndef MICRO_EXAMPLES_COMMON_CLI_H_
 #define MICRO_EXAMPLES_COMMON_CLI_H_
 
+#include <pthread.h>
+
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -10,9 +13,18 @@
 #include <string>
 #include <string_view>
 
+#include "micro/server.h"
 #include "micro/transport.h"
 
 namespace micro::examples {
+
+inline sigset_t StopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  return signals;
+}
 
 // Parses `--name value` and `--name=value` pairs. Exits with a usage message
 // on a flag not in `defaults` or a flag without a value.
@@ -56,6 +68,29 @@ inline std::shared_ptr<Transport> ConnectOrExit(const std::string& url, const ch
     std::exit(1);
   }
   return *std::move(transport);
+}
+
+// Blocks SIGINT and SIGTERM in the calling thread and every thread created
+// after it. Call first thing in main, before anything starts threads, so
+// that only WaitForStopSignal receives them.
+inline void BlockStopSignals() {
+  sigset_t signals = StopSignals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+// Starts `server`, says so on stdout (scripts wait for "serving"), serves
+// until SIGINT or SIGTERM, then stops it gracefully. Exits on failure.
+inline void ServeUntilStopped(Server& server, const char* name, const std::string& url) {
+  if (absl::Status status = server.Start(); !status.ok()) {
+    std::fprintf(stderr, "%s: %s\n", name, status.ToString().c_str());
+    std::exit(1);
+  }
+  std::printf("%s: serving on %s\n", name, url.c_str());
+  std::fflush(stdout);
+  sigset_t signals = StopSignals();
+  int received = 0;
+  sigwait(&signals, &received);
+  server.Stop();
 }
 
 }  // namespace micro::examples

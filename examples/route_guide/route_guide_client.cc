@@ -3,20 +3,16 @@
 #include <string>
 
 #include "common/cli.h"
+#include "route_guide/points.h"
 #include "routeguide/route_guide.micro.h"
 
 namespace {
 
+using route_guide::MakePoint;
+
 using routeguide::Feature;
 using routeguide::Point;
 using routeguide::RouteNote;
-
-Point MakePoint(int latitude, int longitude) {
-  Point point;
-  point.set_latitude(latitude);
-  point.set_longitude(longitude);
-  return point;
-}
 
 // Prints the failure and returns false when `status` is not OK.
 bool Check(const char* rpc, const absl::Status& status) {

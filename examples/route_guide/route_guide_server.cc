@@ -1,32 +1,25 @@
 // Serves routeguide.RouteGuide, all four kinds of RPC, until SIGINT or
 // SIGTERM. The map is a handful of made-up features.
-#include <pthread.h>
-
 #include <algorithm>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <mutex>
 #include <vector>
 
 #include "absl/time/clock.h"
 #include "common/cli.h"
+#include "route_guide/points.h"
 #include "routeguide/route_guide.micro.h"
 
 namespace {
+
+using route_guide::MakePoint;
 
 using routeguide::Feature;
 using routeguide::Point;
 using routeguide::Rectangle;
 using routeguide::RouteNote;
 using routeguide::RouteSummary;
-
-Point MakePoint(int latitude, int longitude) {
-  Point point;
-  point.set_latitude(latitude);
-  point.set_longitude(longitude);
-  return point;
-}
 
 std::vector<Feature> MakeMap() {
   std::vector<Feature> features;
@@ -137,28 +130,15 @@ class RouteGuideHandler final : public routeguide::RouteGuide::Handler {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Block the stop signals before any thread exists, so every thread inherits
-  // the mask and only sigwait below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
+  micro::examples::BlockStopSignals();
   auto flags = micro::examples::ParseFlags(argc, argv, {});
   auto transport = micro::examples::ConnectOrExit(flags["nats"], "route_guide_server");
   RouteGuideHandler handler;
   micro::Server server(transport);
-  absl::Status status = routeguide::RegisterRouteGuideHandler(server, handler);
-  if (status.ok()) status = server.Start();
-  if (!status.ok()) {
+  if (absl::Status status = routeguide::RegisterRouteGuideHandler(server, handler); !status.ok()) {
     std::fprintf(stderr, "route_guide_server: %s\n", status.ToString().c_str());
     return 1;
   }
-  std::printf("route_guide_server: serving routeguide.RouteGuide on %s\n", flags["nats"].c_str());
-  std::fflush(stdout);
-  int received = 0;
-  sigwait(&signals, &received);
-  server.Stop();
+  micro::examples::ServeUntilStopped(server, "route_guide_server", flags["nats"]);
   return 0;
 }

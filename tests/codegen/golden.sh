@@ -11,7 +11,7 @@ mode="$1" protoc="$2" plugin="$3"
 
 # <import dir, relative to here>|<proto, relative to it>|<plugin parameters>
 cases=(
-  "protos|routeguide/route_guide.proto|"
+  "../../proto|routeguide/route_guide.proto|"
   "protos|collide/collisions.proto|"
   "export|exported.proto|export_macro=CODEGEN_EXPORT,suffix=.rpc"
 )

@@ -49,12 +49,7 @@ class RouteGuide final {
    public:
     explicit Stub(::std::shared_ptr<::micro::Client> client);
 
-    // A simple RPC.
-    //
-    // Obtains the feature at a given position.
-    //
-    // A feature with an empty name is returned if there's no feature at the given
-    // position.
+    // The feature at a point (unary).
     ::absl::Status GetFeature(
         ::micro::ClientContext* context,
         const ::routeguide::Point& request,
@@ -68,25 +63,18 @@ class RouteGuide final {
         ::micro::ClientContext* context,
         const ::routeguide::Point& request);
 
-    // A server-to-client streaming RPC.
-    //
-    // Obtains the Features available within the given Rectangle.
+    // Every feature inside a rectangle, streamed as found (server streaming).
     ::std::unique_ptr<::micro::ClientReader<::routeguide::Feature>> ListFeatures(
         ::micro::ClientContext* context,
         const ::routeguide::Rectangle& request);
 
-    // A client-to-server streaming RPC.
-    //
-    // Accepts a stream of Points on a route being traversed, returning a
-    // RouteSummary when traversal is completed.
+    // Takes the points of a route and summarizes it (client streaming).
     ::std::unique_ptr<::micro::ClientWriter<::routeguide::Point>> RecordRoute(
         ::micro::ClientContext* context,
         ::routeguide::RouteSummary* response);
 
-    // A Bidirectional streaming RPC.
-    //
-    // Accepts a stream of RouteNotes sent while a route is being traversed,
-    // while receiving other RouteNotes (e.g. from other users).
+    // Exchanges notes: each note sent is answered with every earlier note left
+    // at the same point (bidirectional streaming).
     ::std::unique_ptr<::micro::ClientReaderWriter<::routeguide::RouteNote, ::routeguide::RouteNote>> RouteChat(
         ::micro::ClientContext* context);
 
@@ -100,38 +88,26 @@ class RouteGuide final {
   // register it with RegisterRouteGuideHandler.
   class Handler : public ::micro::Service {
    public:
-    // A simple RPC.
-    //
-    // Obtains the feature at a given position.
-    //
-    // A feature with an empty name is returned if there's no feature at the given
-    // position.
+    // The feature at a point (unary).
     virtual ::absl::Status GetFeature(
         ::micro::ServerContext* context,
         const ::routeguide::Point* request,
         ::routeguide::Feature* response) = 0;
 
-    // A server-to-client streaming RPC.
-    //
-    // Obtains the Features available within the given Rectangle.
+    // Every feature inside a rectangle, streamed as found (server streaming).
     virtual ::absl::Status ListFeatures(
         ::micro::ServerContext* context,
         const ::routeguide::Rectangle* request,
         ::micro::ServerWriter<::routeguide::Feature>* writer) = 0;
 
-    // A client-to-server streaming RPC.
-    //
-    // Accepts a stream of Points on a route being traversed, returning a
-    // RouteSummary when traversal is completed.
+    // Takes the points of a route and summarizes it (client streaming).
     virtual ::absl::Status RecordRoute(
         ::micro::ServerContext* context,
         ::micro::ServerReader<::routeguide::Point>* reader,
         ::routeguide::RouteSummary* response) = 0;
 
-    // A Bidirectional streaming RPC.
-    //
-    // Accepts a stream of RouteNotes sent while a route is being traversed,
-    // while receiving other RouteNotes (e.g. from other users).
+    // Exchanges notes: each note sent is answered with every earlier note left
+    // at the same point (bidirectional streaming).
     virtual ::absl::Status RouteChat(
         ::micro::ServerContext* context,
         ::micro::ServerReaderWriter<::routeguide::RouteNote, ::routeguide::RouteNote>* stream) = 0;
