@@ -7,8 +7,9 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   nats-server libnats-dev
   protobuf-compiler libprotobuf-dev libprotoc-dev
-  libabsl-dev
+  libabsl-dev nlohmann-json3-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
+  openssl
 )
 
 missing=()

@@ -46,6 +46,27 @@ struct TransportOptions {
   // How often this connection pings each peer connection it has streams
   // with. A peer that sends nothing for 3 of its intervals is declared dead.
   absl::Duration stream_heartbeat = absl::Seconds(1);
+
+  // Authentication; set at most one kind. Credentials in the URL
+  // (`nats://user:pass@host`) work too.
+  std::string user;
+  std::string password;
+  std::string token;
+  // An NKey: the user's public key and the file holding its seed.
+  std::string nkey_public_key;
+  std::string nkey_seed_file;
+  // A credentials file (user JWT and NKey seed, as written by `nsc`).
+  std::string credentials_file;
+
+  // TLS, used when `tls.enabled` or the URL scheme is `tls://`.
+  struct Tls {
+    bool enabled = false;
+    std::string ca_file;    // PEM certificates that may sign the server's.
+    std::string cert_file;  // The client's certificate chain (PEM), if the
+    std::string key_file;   // server asks for one, and its private key.
+    // The name the server's certificate must carry; default: the URL's host.
+    std::string server_name;
+  } tls;
 };
 
 // One end of a stream (docs/PROTOCOL.md, "Streams"): ordered, flow-controlled
@@ -169,9 +190,12 @@ class Transport {
   virtual size_t MaxPayload() const = 0;
 };
 
-// Connects to NATS. UNAVAILABLE, with the server's reason, if no server of
-// `options.url` can be reached within `options.connect_timeout`;
-// INVALID_ARGUMENT for a malformed URL.
+// Connects to NATS. UNAUTHENTICATED when the server rejects the user,
+// password, token, NKey or credentials; UNAVAILABLE, with the reason, if no
+// server of `options.url` can be reached within `options.connect_timeout` or
+// TLS fails (a server that rejects the client's certificate just closes the
+// connection, so that too is UNAVAILABLE); INVALID_ARGUMENT for a malformed
+// URL or unreadable certificate, key or credentials files.
 absl::StatusOr<std::shared_ptr<Transport>> ConnectNats(const TransportOptions& options = {});
 
 }  // namespace micro

@@ -192,12 +192,15 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     }
     // Without it every publish waits up to 1 ms for nats.c's flusher thread.
     if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
+    if (s == NATS_OK) s = SetSecurityOptions(options, opts);
     // nats.c's reference to the relay, released by the closed callback.
     auto* relay_ref = new std::shared_ptr<CallbackRelay>(relay_);
     if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, &OnDisconnected, relay_ref);
     if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, &OnClosed, relay_ref);
     if (s != NATS_OK) {
-      return FromNats(s, absl::StrCat("invalid NATS options for '", options.url, "'"));
+      // Whatever nats.c calls it, a bad option or unreadable file is the caller's.
+      return absl::InvalidArgumentError(
+          FromNats(s, absl::StrCat("invalid NATS options for '", options.url, "'")).message());
     }
     s = natsConnection_Connect(&connection_, opts);
     if (s != NATS_OK) delete relay_ref;  // No connection, so no closed callback.
@@ -218,6 +221,34 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     timers_ = std::make_unique<internal::TimerQueue>();
     ScheduleHeartbeat();
     return absl::OkStatus();
+  }
+
+  static natsStatus SetSecurityOptions(const TransportOptions& options, natsOptions* opts) {
+    natsStatus s = NATS_OK;
+    if (!options.user.empty() || !options.password.empty()) {
+      s = natsOptions_SetUserInfo(opts, options.user.c_str(), options.password.c_str());
+    }
+    if (s == NATS_OK && !options.token.empty())
+      s = natsOptions_SetToken(opts, options.token.c_str());
+    if (s == NATS_OK && !options.nkey_seed_file.empty()) {
+      s = natsOptions_SetNKeyFromSeed(opts, options.nkey_public_key.c_str(),
+                                      options.nkey_seed_file.c_str());
+    }
+    if (s == NATS_OK && !options.credentials_file.empty()) {
+      s = natsOptions_SetUserCredentialsFromFiles(opts, options.credentials_file.c_str(), nullptr);
+    }
+    const TransportOptions::Tls& tls = options.tls;
+    if (s == NATS_OK && tls.enabled) s = natsOptions_SetSecure(opts, true);
+    if (s == NATS_OK && !tls.ca_file.empty()) {
+      s = natsOptions_LoadCATrustedCertificates(opts, tls.ca_file.c_str());
+    }
+    if (s == NATS_OK && !tls.cert_file.empty()) {
+      s = natsOptions_LoadCertificatesChain(opts, tls.cert_file.c_str(), tls.key_file.c_str());
+    }
+    if (s == NATS_OK && !tls.server_name.empty()) {
+      s = natsOptions_SetExpectedHostname(opts, tls.server_name.c_str());
+    }
+    return s;
   }
 
   absl::Status Publish(const WireMessage& message) override {
