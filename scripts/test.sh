@@ -22,6 +22,8 @@ ctest --test-dir "$build_dir" --output-on-failure -j 2 --timeout 300
 
 if [ "${MICRO_SKIP_SANITIZERS:-0}" != 1 ]; then
   export BUILD_TYPE=Debug
+  # Known false positives of the uninstrumented system abseil; see the file.
+  export TSAN_OPTIONS="suppressions=$root/tests/tsan.supp"
   run_suite "$build_dir-asan" -DMICRO_SANITIZE=address,undefined -DMICRO_BUILD_BENCH=OFF
   run_suite "$build_dir-tsan" -DMICRO_SANITIZE=thread -DMICRO_BUILD_BENCH=OFF \
     -DMICRO_BUILD_EXAMPLES=OFF

@@ -81,9 +81,9 @@ class Socket {
   virtual ~Socket() = default;
 
   // Sends one message, blocking while the peer's window is full. After the
-  // stream ended: its final status. A message over the NATS max payload
-  // cancels the stream with RESOURCE_EXHAUSTED. FAILED_PRECONDITION after
-  // CloseSend or End.
+  // stream ended: its final status, or FAILED_PRECONDITION if that was OK.
+  // A message over the NATS max payload cancels the stream with
+  // RESOURCE_EXHAUSTED. FAILED_PRECONDITION after CloseSend or End.
   virtual absl::Status Send(std::string data) = 0;
 
   // Blocks for the next message. OK with `*data` set; OUT_OF_RANGE once the

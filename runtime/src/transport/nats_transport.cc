@@ -167,7 +167,9 @@ class NatsTransport final : public Transport, private internal::StreamHost {
   ~NatsTransport() override {
     inbox_subscription_.reset();  // No more replies or frames arrive.
     FailEverything(absl::CancelledError("transport destroyed before the reply"));
-    timers_.reset();  // Timers call into this object: stop them before it goes.
+    // Timers call into this object: stop them before it goes. (Not reset():
+    // that nulls the pointer while a running timer may still read it.)
+    if (timers_ != nullptr) timers_->Stop();
     {
       std::lock_guard lock(relay_->mu);
       relay_->transport = nullptr;

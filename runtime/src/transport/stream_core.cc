@@ -153,8 +153,12 @@ absl::Status StreamCore::Send(std::string data) {
     return final_status_ || send_closed_ ||
            (peer_window_ > 0 && sent_ < peer_acked_ + peer_window_);
   });
-  if (final_status_) return *final_status_;
   if (send_closed_) return absl::FailedPreconditionError("the stream is closed for sending");
+  if (final_status_) {
+    // Never OK: the message was not sent.
+    return final_status_->ok() ? absl::FailedPreconditionError("the stream has ended")
+                               : *final_status_;
+  }
   absl::Status sent = SendFrameLocked(
       FrameKind::kData, {{protocol::kSeqHeader, absl::StrCat(sent_ + 1)}}, std::move(data));
   if (sent.ok()) {

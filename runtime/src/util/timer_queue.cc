@@ -6,13 +6,15 @@ namespace micro::internal {
 
 TimerQueue::TimerQueue() : thread_([this] { Run(); }) {}
 
-TimerQueue::~TimerQueue() {
+TimerQueue::~TimerQueue() { Stop(); }
+
+void TimerQueue::Stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
     changed_.notify_one();
   }
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 TimerQueue::Id TimerQueue::Schedule(absl::Time when, absl::AnyInvocable<void() &&> callback) {

@@ -21,8 +21,12 @@ class TimerQueue {
   using Id = uint64_t;
 
   TimerQueue();
-  // Stops the thread; callbacks not yet run are destroyed without running.
-  ~TimerQueue();
+  ~TimerQueue();  // Stop().
+
+  // Waits for a running callback to return, then stops the thread: later
+  // timers never run (Schedule still accepts them). Idempotent; must not be
+  // called from a callback.
+  void Stop();
   TimerQueue(const TimerQueue&) = delete;
   TimerQueue& operator=(const TimerQueue&) = delete;
 
