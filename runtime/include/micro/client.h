@@ -15,6 +15,7 @@
 #include "micro/codec.h"
 #include "micro/context.h"
 #include "micro/executor.h"
+#include "micro/selector.h"
 #include "micro/service.h"
 #include "micro/transport.h"
 
@@ -31,6 +32,19 @@ struct ClientOptions {
   absl::Duration default_timeout = absl::Seconds(30);
   // Where async completions run. Default: a pool of 2 threads owned by the client.
   std::shared_ptr<Executor> callback_executor;
+
+  // Client-side load balancing (micro/selector.h). Null (the default): NATS
+  // balances, each call goes to the method subject and the queue group hands
+  // it to one instance. Set: each call and stream goes to the instance
+  // subject of an instance the selector picks among those of `service` that
+  // pass `filter` and serve the method; the selector learns the outcome.
+  // The first call to a service may then wait for its lookup, AsyncCall
+  // included. No instance: NOT_FOUND; all backing off: UNAVAILABLE.
+  std::shared_ptr<Selector> selector;
+  // The service name to look up; empty: ServiceNameOf the method's service.
+  std::string service;
+  // Instances to consider; the method's endpoint is always required.
+  SelectFilter filter;
 };
 
 // Completion of an async call, run on the client's callback executor.
@@ -43,7 +57,9 @@ using CallCallback = absl::AnyInvocable<void(absl::Status) &&>;
 // Status of a call: OK, or the handler's own status, or one of
 //   INVALID_ARGUMENT   bad metadata, a request the server could not decode;
 //   UNIMPLEMENTED      the service is served but has no such method;
-//   UNAVAILABLE        no server serves the subject, or the connection is down;
+//   NOT_FOUND          with a selector: no instance of the service qualifies;
+//   UNAVAILABLE        no server serves the subject, or the connection is down,
+//                      or (with a selector) every qualifying instance backs off;
 //   DEADLINE_EXCEEDED  no reply by the context's deadline;
 //   RESOURCE_EXHAUSTED the request or reply exceeds the NATS max payload;
 //   INTERNAL           a reply that cannot be decoded.
@@ -69,7 +85,8 @@ class Client {
   // Opens a stream for a streaming `method` (typed wrappers in
   // micro/stream.h do this). The stream's deadline is the context's; unlike
   // unary calls, a stream without one has none. Failures to reach a server
-  // surface from the socket. INVALID_ARGUMENT for invalid metadata.
+  // surface from the socket. INVALID_ARGUMENT for invalid metadata; with a
+  // selector, NOT_FOUND or UNAVAILABLE as for calls.
   absl::StatusOr<std::unique_ptr<Socket>> OpenStream(ClientContext* context,
                                                      const MethodInfo& method);
 

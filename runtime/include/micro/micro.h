@@ -7,6 +7,8 @@
 #include "micro/codec.h"
 #include "micro/context.h"
 #include "micro/executor.h"
+#include "micro/registry.h"
+#include "micro/selector.h"
 #include "micro/server.h"
 #include "micro/service.h"
 #include "micro/stream.h"

@@ -3,11 +3,13 @@
 #ifndef MICRO_SERVER_H_
 #define MICRO_SERVER_H_
 
+#include <map>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "micro/executor.h"
+#include "micro/registry.h"
 #include "micro/service.h"
 #include "micro/transport.h"
 
@@ -22,6 +24,18 @@ struct ServerOptions {
   int num_threads = 0;
   // Runs handlers; may be shared with other servers.
   std::shared_ptr<Executor> executor;
+
+  // The instance's identity in discovery (docs/PROTOCOL.md, "Discovery").
+  // The service name, `^[A-Za-z0-9_-]+$`; empty: derived from the first
+  // registered service (ServiceNameOf: `helloworld.Greeter` ->
+  // `helloworld-Greeter`), or `micro` without services.
+  std::string name;
+  std::string version = "0.0.0";  // SemVer.
+  std::string description;
+  std::map<std::string, std::string> metadata;  // Keys `micro.*` are reserved.
+  // Where the server registers itself. Null: a NewNatsRegistry of its own
+  // on the server's transport, with default options.
+  std::shared_ptr<Registry> registry;
 };
 
 // Lifecycle: RegisterService (any number), Start, then Stop or destruction.
@@ -30,6 +44,12 @@ struct ServerOptions {
 // Replies, besides the handler's own status: UNIMPLEMENTED for a method the
 // service does not have, INVALID_ARGUMENT for a body that does not decode or
 // an unknown content type, RESOURCE_EXHAUSTED for a reply over the max payload.
+//
+// Discovery: a started server is an instance in its registry. It answers
+// the NATS services API (`$SRV.PING|INFO|STATS`) with its identity, one
+// endpoint per method (with STATS counters of every call and stream), and
+// also serves calls sent to its own instance subject
+// (`$MICRO.INSTANCE.<id>.p.S.M`), which client-side selectors use.
 class Server {
  public:
   explicit Server(std::shared_ptr<Transport> transport, ServerOptions options = {});
@@ -42,13 +62,25 @@ class Server {
   // definition with missing parts.
   absl::Status RegisterService(Service* service);
 
-  // Subscribes to every registered service; calls are served once it returns
-  // OK. FAILED_PRECONDITION if already started or stopped.
+  // Subscribes to every registered service and to the instance subject,
+  // then registers the instance; calls are served once it returns OK.
+  // FAILED_PRECONDITION if already started or stopped; INVALID_ARGUMENT for
+  // an invalid name, version or metadata key (ValidateInstance); the
+  // registry's error if it cannot register.
   absl::Status Start();
 
-  // Stops taking calls, lets handlers already running or queued finish and
-  // send their replies, then returns. Idempotent.
+  // Announces lame-duck mode: the server keeps serving, but selectors pick
+  // it only when no other instance qualifies. Call it some time before Stop
+  // so that clients move away first. FAILED_PRECONDITION unless serving.
+  absl::Status EnterLameDuck();
+
+  // Deregisters (announces that it stops, stops answering discovery), stops
+  // taking calls, lets handlers already running or queued finish and send
+  // their replies, then returns. Idempotent.
   void Stop();
+
+  // The instance id, unique to this server object: `^[A-Za-z0-9]+$`.
+  const std::string& id() const;
 
  private:
   class Impl;

@@ -3,11 +3,13 @@
 #include <google/protobuf/message.h>
 
 #include <memory>
+#include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "micro/codec.h"
+#include "micro/registry.h"
 #include "protocol/wire.h"
 #include "util/in_flight.h"
 #include "util/notification.h"
@@ -39,6 +41,47 @@ absl::Status FinishCall(absl::StatusOr<WireMessage> reply, ClientContext* contex
   return absl::OkStatus();
 }
 
+// A stream to an instance a selector picked: tells the selector, when the
+// stream goes away, whether the instance was reachable.
+class MarkedSocket final : public Socket {
+ public:
+  MarkedSocket(std::unique_ptr<Socket> socket, std::shared_ptr<Selector> selector,
+               std::shared_ptr<const Instance> instance)
+      : socket_(std::move(socket)),
+        selector_(std::move(selector)),
+        instance_(std::move(instance)) {}
+  ~MarkedSocket() override {
+    socket_.reset();  // Cancels the stream if it has not ended.
+    selector_->Mark(instance_->id, outcome_);
+  }
+
+  absl::Status Send(std::string data) override { return Note(socket_->Send(std::move(data))); }
+  absl::Status Recv(std::string* data) override { return Note(socket_->Recv(data)); }
+  absl::Status CloseSend() override { return Note(socket_->CloseSend()); }
+  absl::Status End(const absl::Status& status, const Headers& trailing_metadata) override {
+    return socket_->End(status, trailing_metadata);
+  }
+  void Cancel(const absl::Status& reason) override { socket_->Cancel(reason); }
+  absl::Status Finish() override { return Note(socket_->Finish()); }
+  Headers TrailingHeaders() override { return socket_->TrailingHeaders(); }
+
+ private:
+  // Send and Recv may run on two threads at once.
+  absl::Status Note(absl::Status status) {
+    if (absl::IsUnavailable(status)) {
+      std::lock_guard lock(mu_);
+      outcome_ = status;
+    }
+    return status;
+  }
+
+  std::unique_ptr<Socket> socket_;
+  const std::shared_ptr<Selector> selector_;
+  const std::shared_ptr<const Instance> instance_;
+  std::mutex mu_;
+  absl::Status outcome_;
+};
+
 }  // namespace
 
 class Client::Impl {
@@ -57,11 +100,40 @@ class Client::Impl {
   void Start(ClientContext* context, const MethodInfo& method,
              const google::protobuf::Message& request, ReplyHandler on_reply) {
     absl::StatusOr<WireMessage> message = Encode(context, method, request);
+    if (message.ok() && options_.selector != nullptr) {
+      absl::StatusOr<std::shared_ptr<const Instance>> instance = Select(method);
+      if (instance.ok()) {
+        message->subject = InstanceSubject((*instance)->id, method.subject);
+        on_reply = [selector = options_.selector, instance = *std::move(instance),
+                    on_reply = std::move(on_reply)](absl::StatusOr<WireMessage> reply) mutable {
+          selector->Mark(instance->id, reply.status());
+          std::move(on_reply)(std::move(reply));
+        };
+      } else {
+        message = instance.status();
+      }
+    }
     if (!message.ok()) {
       std::move(on_reply)(message.status());
       return;
     }
     transport_->Request(*message, Deadline(*context), std::move(on_reply));
+  }
+
+  // Opens a stream, to an instance the selector picks if there is one.
+  absl::StatusOr<std::unique_ptr<Socket>> Dial(WireMessage open, const MethodInfo& method,
+                                               const StreamOptions& options) {
+    if (options_.selector == nullptr) return transport_->Dial(open, options);
+    absl::StatusOr<std::shared_ptr<const Instance>> instance = Select(method);
+    if (!instance.ok()) return instance.status();
+    open.subject = InstanceSubject((*instance)->id, method.subject);
+    absl::StatusOr<std::unique_ptr<Socket>> socket = transport_->Dial(open, options);
+    if (!socket.ok()) {
+      options_.selector->Mark((*instance)->id, socket.status());
+      return socket.status();
+    }
+    return std::unique_ptr<Socket>(
+        new MarkedSocket(*std::move(socket), options_.selector, *std::move(instance)));
   }
 
   // Async calls whose completion has not finished.
@@ -70,6 +142,14 @@ class Client::Impl {
   Executor& callback_executor() { return *options_.callback_executor; }
 
  private:
+  // An instance of the method's service that serves it and passes the filter.
+  absl::StatusOr<std::shared_ptr<const Instance>> Select(const MethodInfo& method) const {
+    SelectFilter filter = options_.filter;
+    filter.endpoint = std::string(method.subject);
+    return options_.selector->Select(
+        options_.service.empty() ? ServiceNameOf(method.service) : options_.service, filter);
+  }
+
   absl::Time Deadline(const ClientContext& context) const {
     return context.deadline() != absl::InfiniteFuture() ? context.deadline()
                                                         : absl::Now() + options_.default_timeout;
@@ -99,7 +179,6 @@ class Client::Impl {
     return message;
   }
 
-  Transport& transport() { return *transport_; }
   const Codec* codec() const { return codec_; }
 
  private:
@@ -120,7 +199,7 @@ absl::StatusOr<std::unique_ptr<Socket>> Client::OpenStream(ClientContext* contex
   if (!open.ok()) return open.status();
   StreamOptions options;
   options.deadline = context->deadline();
-  return impl_->transport().Dial(*open, options);
+  return impl_->Dial(*std::move(open), method, options);
 }
 
 const Codec& Client::codec() const {

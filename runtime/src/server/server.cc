@@ -12,12 +12,13 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "micro/codec.h"
+#include "micro/registry.h"
 #include "micro/stream.h"
 #include "protocol/wire.h"
+#include "registry/discovery.h"
 #include "util/in_flight.h"
 #include "util/strings.h"
 #include "util/threads.h"
@@ -54,12 +55,73 @@ absl::Status Guarded(const ServerContext& context, Handler handler) {
   }
 }
 
+std::string_view KindName(RpcKind kind) {
+  switch (kind) {
+    case RpcKind::kUnary:
+      return "unary";
+    case RpcKind::kClientStreaming:
+      return "client_stream";
+    case RpcKind::kServerStreaming:
+      return "server_stream";
+    case RpcKind::kBidiStreaming:
+      return "bidi_stream";
+  }
+  return "";
+}
+
+// The ADR-32 endpoint of a method (docs/PROTOCOL.md, "Endpoints").
+EndpointInfo DescribeEndpoint(const MethodInfo& method, const std::string& queue_group) {
+  return EndpointInfo{EndpointNameOf(method.subject),
+                      std::string(method.subject),
+                      queue_group,
+                      {{"micro.method", std::string(method.subject)},
+                       {"micro.request", std::string(method.request_type)},
+                       {"micro.response", std::string(method.response_type)},
+                       {"micro.kind", std::string(KindName(method.kind))},
+                       {"micro.idempotent", method.idempotent ? "true" : "false"}}};
+}
+
+// STATS counters of one endpoint. Updated once per call, after it ends, on
+// the executor; the registry reads them on its own thread.
+class EndpointCounter {
+ public:
+  void Record(const absl::Status& status, absl::Duration took) {
+    std::lock_guard lock(mu_);
+    ++stats_.num_requests;
+    stats_.processing_time += took;
+    if (!status.ok()) {
+      ++stats_.num_errors;
+      stats_.last_error =
+          absl::StrCat(absl::StatusCodeToString(status.code()), ": ", status.message());
+    }
+  }
+
+  EndpointStats Read() const {
+    std::lock_guard lock(mu_);
+    return stats_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  EndpointStats stats_;
+};
+
+// A registered method and its counters.
+struct Endpoint {
+  EndpointDefinition definition;
+  // Shared with the registration, which may read it after the server is gone.
+  std::shared_ptr<EndpointCounter> counter = std::make_shared<EndpointCounter>();
+};
+
 }  // namespace
 
 class Server::Impl {
  public:
   Impl(std::shared_ptr<Transport> transport, ServerOptions options)
-      : transport_(std::move(transport)), options_(std::move(options)) {
+      : transport_(std::move(transport)),
+        options_(std::move(options)),
+        id_(discovery::NewInstanceId()),
+        instance_prefix_(InstanceSubject(id_, "")) {
     if (options_.executor == nullptr) {
       options_.executor = NewThreadPoolExecutor(
           options_.num_threads > 0 ? options_.num_threads : internal::DefaultThreadCount());
@@ -74,52 +136,127 @@ class Server::Impl {
       return absl::FailedPreconditionError("services must be registered before Start");
     }
     std::string name(definition.name);
-    if (services_.contains(name)) {
+    if (std::find(services_.begin(), services_.end(), name) != services_.end()) {
       return absl::AlreadyExistsError(absl::StrCat("service '", name, "' is already registered"));
     }
     for (EndpointDefinition& endpoint : definition.endpoints) {
       std::string subject(endpoint.method->subject);
-      endpoints_.emplace(std::move(subject), std::move(endpoint));
+      endpoint_order_.push_back(subject);
+      endpoints_.emplace(std::move(subject), Endpoint{std::move(endpoint)});
     }
-    services_.emplace(std::move(name));
+    services_.push_back(std::move(name));
     return absl::OkStatus();
   }
 
   absl::Status Start() {
     std::lock_guard lock(mu_);
     if (state_ != State::kCreated) return absl::FailedPreconditionError("server already started");
-    for (const std::string& service : services_) {
-      // One wildcard subscription per service: calls to methods the service
-      // lacks still reach us and get UNIMPLEMENTED rather than no responders.
-      auto subscription =
-          transport_->Subscribe(absl::StrCat(service, ".*"), options_.queue_group,
-                                [this](WireMessage message) { Accept(std::move(message)); });
-      if (!subscription.ok()) {
-        subscriptions_.clear();
-        return subscription.status();
-      }
-      subscriptions_.push_back(*std::move(subscription));
+    registration_ = Describe();
+    if (absl::Status status = ValidateInstance(registration_.instance); !status.ok()) {
+      return status;
+    }
+    if (registry_ == nullptr) {
+      absl::StatusOr<std::shared_ptr<Registry>> registry = NewNatsRegistry(transport_);
+      if (!registry.ok()) return registry.status();
+      registry_ = *std::move(registry);
+    }
+    absl::Status status = Subscribe();
+    if (status.ok()) status = registry_->Register(registration_);
+    if (!status.ok()) {
+      subscriptions_.clear();
+      return status;
     }
     state_ = State::kServing;
     return absl::OkStatus();
   }
 
+  absl::Status EnterLameDuck() {
+    std::lock_guard lock(mu_);
+    if (state_ != State::kServing) return absl::FailedPreconditionError("server is not serving");
+    registration_.instance.metadata[discovery::kLameDuckKey] = "true";
+    return registry_->Register(registration_);
+  }
+
   void Stop() {
     std::vector<std::unique_ptr<Subscription>> subscriptions;
+    std::shared_ptr<Registry> registry;  // Ours, if we made it, goes with it.
+    bool registered;
     {
       std::lock_guard lock(mu_);
       if (state_ == State::kStopped) return;
+      registered = state_ == State::kServing;
       state_ = State::kStopped;
       subscriptions.swap(subscriptions_);
+      registry.swap(registry_);
     }
+    // Clients hear that we stop before we stop taking calls.
+    if (registered) registry->Deregister(id_).IgnoreError();
+    registry.reset();
     // Draining delivers every call already sent to us into Accept; then
     // the queued and running handlers finish and reply.
     subscriptions.clear();
     in_flight_.WaitUntilIdle();
   }
 
+  const std::string& id() const { return id_; }
+
  private:
   enum class State { kCreated, kServing, kStopped };
+
+  // The instance as discovery shows it, with its counters.
+  Registration Describe() const {
+    Registration registration;
+    Instance& instance = registration.instance;
+    instance.name = !options_.name.empty() ? options_.name
+                    : !services_.empty()   ? ServiceNameOf(services_.front())
+                                           : "micro";
+    instance.id = id_;
+    instance.version = options_.version;
+    instance.description = options_.description;
+    instance.metadata = options_.metadata;
+    std::vector<std::shared_ptr<EndpointCounter>> counters;
+    for (const std::string& subject : endpoint_order_) {
+      const Endpoint& endpoint = endpoints_.at(subject);
+      instance.endpoints.push_back(
+          DescribeEndpoint(*endpoint.definition.method, options_.queue_group));
+      counters.push_back(endpoint.counter);
+    }
+    registration.stats = [counters = std::move(counters)] {
+      std::vector<EndpointStats> stats;
+      for (const auto& counter : counters) stats.push_back(counter->Read());
+      return stats;
+    };
+    return registration;
+  }
+
+  // One queue subscription per service, and one plain subscription for
+  // this instance's own subject (docs/PROTOCOL.md, "Instance subjects").
+  absl::Status Subscribe() {
+    for (const std::string& service : services_) {
+      // A wildcard: calls to methods the service lacks still reach us and
+      // get UNIMPLEMENTED rather than no responders.
+      auto subscription =
+          transport_->Subscribe(absl::StrCat(service, ".*"), options_.queue_group,
+                                [this](WireMessage message) { Accept(std::move(message)); });
+      if (!subscription.ok()) return subscription.status();
+      subscriptions_.push_back(*std::move(subscription));
+    }
+    auto subscription =
+        transport_->Subscribe(absl::StrCat(instance_prefix_, ">"), "", [this](WireMessage message) {
+          message.subject.erase(0, instance_prefix_.size());  // Now the method subject.
+          Accept(std::move(message));
+        });
+    if (!subscription.ok()) return subscription.status();
+    subscriptions_.push_back(*std::move(subscription));
+    return absl::OkStatus();
+  }
+
+  // Counts a call that reached an endpoint (docs/PROTOCOL.md, STATS).
+  void Record(const std::string& subject, const absl::Status& status, absl::Time started) {
+    if (auto it = endpoints_.find(subject); it != endpoints_.end()) {
+      it->second.counter->Record(status, absl::Now() - started);
+    }
+  }
 
   // On a NATS delivery thread: only queue the work. A stream is accepted at
   // once, so the client can start sending and both ends watch each other
@@ -174,7 +311,8 @@ class Server::Impl {
       return absl::UnimplementedError(
           absl::StrCat("method '", message.subject, "' is not implemented"));
     }
-    if (IsUnary(it->second) == stream) {
+    const EndpointDefinition& endpoint = it->second.definition;
+    if (IsUnary(endpoint) == stream) {
       return absl::UnimplementedError(absl::StrCat(
           "method '", message.subject, "' is ",
           stream ? "unary: call it with a request" : "streaming: open a stream to call it"));
@@ -182,12 +320,14 @@ class Server::Impl {
     if (headers->deadline <= now) {
       return absl::DeadlineExceededError("deadline passed before the handler started");
     }
-    return ResolvedCall{*std::move(headers), codec, &it->second};
+    return ResolvedCall{*std::move(headers), codec, &endpoint};
   }
 
   void ServeStream(const WireMessage& open, Socket& socket) {
-    absl::StatusOr<ResolvedCall> call = Resolve(open, absl::Now(), /*stream=*/true);
+    absl::Time started = absl::Now();
+    absl::StatusOr<ResolvedCall> call = Resolve(open, started, /*stream=*/true);
     if (!call.ok()) {
+      Record(open.subject, call.status(), started);
       socket.End(call.status(), {}).IgnoreError();
       return;
     }
@@ -195,6 +335,7 @@ class Server::Impl {
     MessageStream stream(&socket, call->codec, absl::StatusCode::kInvalidArgument);
     absl::Status status =
         Guarded(context, [&] { return call->endpoint->stream(&context, &stream); });
+    Record(open.subject, status, started);
     // Fails harmlessly if the stream already ended (cancelled, peer gone).
     socket.End(status, context.response_metadata()).IgnoreError();
   }
@@ -208,10 +349,13 @@ class Server::Impl {
   };
 
   void Handle(const WireMessage& message) {
+    absl::Time started = absl::Now();
     Outcome outcome;
     outcome.status = Serve(message, &outcome);
-    if (message.reply.empty()) return;  // A publish without reply: nobody to answer.
-    Reply(message.reply, std::move(outcome));
+    // A publish without reply: nobody to answer.
+    absl::Status sent =
+        message.reply.empty() ? outcome.status : Reply(message.reply, std::move(outcome));
+    Record(message.subject, sent, started);
   }
 
   absl::Status Serve(const WireMessage& message, Outcome* outcome) {
@@ -235,7 +379,8 @@ class Server::Impl {
     return Guarded(*context, [&] { return endpoint.unary(context, *request, response); });
   }
 
-  void Reply(const std::string& subject, Outcome outcome) {
+  // Sends the reply; returns the status it carried to the caller.
+  absl::Status Reply(const std::string& subject, Outcome outcome) {
     const Codec& codec = *outcome.codec;
     absl::Status status = outcome.status;
     WireMessage reply;
@@ -260,18 +405,27 @@ class Server::Impl {
       protocol::EncodeReplyHeaders(sent, codec.ContentType(), no_metadata, &error.headers)
           .IgnoreError();
       transport_->Publish(error).IgnoreError();
+      return sent;
     }
+    return status;
   }
 
   std::shared_ptr<Transport> transport_;
   ServerOptions options_;
+  const std::string id_;
+  const std::string instance_prefix_;  // `$MICRO.INSTANCE.<id>.`
   internal::InFlight in_flight_;
 
-  std::mutex mu_;  // Guards state_, services_ and subscriptions_.
+  // Guards state_, services_, endpoint_order_, registration_, registry_ and
+  // subscriptions_.
+  std::mutex mu_;
   State state_ = State::kCreated;
-  absl::flat_hash_set<std::string> services_;
+  std::vector<std::string> services_;        // In registration order.
+  std::vector<std::string> endpoint_order_;  // Method subjects, in registration order.
   // Written only before Start, read-only while serving.
-  absl::flat_hash_map<std::string, EndpointDefinition> endpoints_;
+  absl::flat_hash_map<std::string, Endpoint> endpoints_;
+  Registration registration_;
+  std::shared_ptr<Registry> registry_ = options_.registry;
   std::vector<std::unique_ptr<Subscription>> subscriptions_;
 };
 
@@ -284,6 +438,10 @@ absl::Status Server::RegisterService(Service* service) { return impl_->RegisterS
 
 absl::Status Server::Start() { return impl_->Start(); }
 
+absl::Status Server::EnterLameDuck() { return impl_->EnterLameDuck(); }
+
 void Server::Stop() { impl_->Stop(); }
+
+const std::string& Server::id() const { return impl_->id(); }
 
 }  // namespace micro
