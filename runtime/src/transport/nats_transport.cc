@@ -117,6 +117,13 @@ class NatsSubscription final : public Subscription {
                     "setting pending limits");
   }
 
+  // Messages received but not yet handed to the handler.
+  int Pending() const {
+    int messages = 0;
+    natsSubscription_GetPending(sub_, &messages, nullptr);
+    return messages;
+  }
+
   int64_t Dropped() const override {
     int64_t dropped = 0;
     natsSubscription_GetDropped(sub_, &dropped);
@@ -165,11 +172,11 @@ class NatsTransport final : public Transport, private internal::StreamHost {
   NatsTransport() = default;
 
   ~NatsTransport() override {
+    // Timer callbacks read the members torn down below: stop them first.
+    // The queue itself lives on (Cancel still works) until the members go.
+    if (timers_ != nullptr) timers_->Stop();
     inbox_subscription_.reset();  // No more replies or frames arrive.
     FailEverything(absl::CancelledError("transport destroyed before the reply"));
-    // Timers call into this object: stop them before it goes. (Not reset():
-    // that nulls the pointer while a running timer may still read it.)
-    if (timers_ != nullptr) timers_->Stop();
     {
       std::lock_guard lock(relay_->mu);
       relay_->transport = nullptr;
@@ -219,7 +226,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     auto subscription = Subscribe(absl::StrCat(inbox_, ".*"), "",
                                   [this](WireMessage message) { OnInbox(std::move(message)); });
     if (!subscription.ok()) return subscription.status();
-    inbox_subscription_ = *std::move(subscription);
+    inbox_subscription_.reset(static_cast<NatsSubscription*>(subscription->release()));
     timers_ = std::make_unique<internal::TimerQueue>();
     ScheduleHeartbeat();
     return absl::OkStatus();
@@ -486,10 +493,12 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     std::vector<std::string> ping;
     std::vector<std::pair<std::string, std::shared_ptr<internal::StreamCore>>> dead;
     absl::Time now = absl::Now();
+    // A backlog in our own inbox may hide a peer's pings: give it longer.
+    int missed = inbox_subscription_->Pending() == 0 ? kMissedHeartbeats : kMissedWhenBehind;
     {
       std::lock_guard lock(mu_);
       for (auto& [inbox, peer] : peers_) {
-        if (now - peer.last_heard > kMissedHeartbeats * peer.heartbeat) {
+        if (now - peer.last_heard > missed * peer.heartbeat) {
           for (uint64_t id : peer.streams) {
             if (auto it = streams_.find(id); it != streams_.end())
               dead.emplace_back(inbox, it->second.core);
@@ -611,6 +620,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
   };
 
   static constexpr int kMissedHeartbeats = 3;
+  static constexpr int kMissedWhenBehind = 10;
   static constexpr absl::Duration kDefaultPeerHeartbeat = absl::Seconds(1);
 
   const std::shared_ptr<CallbackRelay> relay_ = std::make_shared<CallbackRelay>(this);
@@ -618,7 +628,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
   std::string inbox_;
   std::string ping_address_;
   absl::Duration heartbeat_;
-  std::unique_ptr<Subscription> inbox_subscription_;
+  std::unique_ptr<NatsSubscription> inbox_subscription_;
   std::unique_ptr<internal::TimerQueue> timers_;
 
   // Guards the members below it.
