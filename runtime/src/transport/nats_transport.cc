@@ -202,20 +202,21 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     // Without it every publish waits up to 1 ms for nats.c's flusher thread.
     if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
     if (s == NATS_OK) s = SetSecurityOptions(options, opts);
-    // nats.c's reference to the relay, released by the closed callback.
-    auto* relay_ref = new std::shared_ptr<CallbackRelay>(relay_);
-    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, &OnDisconnected, relay_ref);
-    if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, &OnClosed, relay_ref);
+    // nats.c's reference to the relay, released by the closed callback once
+    // a connection exists; until then it is ours.
+    auto relay_ref = std::make_unique<std::shared_ptr<CallbackRelay>>(relay_);
+    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, &OnDisconnected, relay_ref.get());
+    if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, &OnClosed, relay_ref.get());
     if (s != NATS_OK) {
       // Whatever nats.c calls it, a bad option or unreadable file is the caller's.
       return absl::InvalidArgumentError(
           FromNats(s, absl::StrCat("invalid NATS options for '", options.url, "'")).message());
     }
     s = natsConnection_Connect(&connection_, opts);
-    if (s != NATS_OK) delete relay_ref;  // No connection, so no closed callback.
     if (s != NATS_OK) {
       return FromNats(s, absl::StrCat("cannot connect to NATS at '", options.url, "'"));
     }
+    relay_ref.release();  // The closed callback deletes it.
 
     natsInbox* inbox = nullptr;
     if (s = natsInbox_Create(&inbox); s != NATS_OK) return FromNats(s, "creating inbox");
