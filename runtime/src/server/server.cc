@@ -251,11 +251,15 @@ class Server::Impl {
     return absl::OkStatus();
   }
 
+  // The endpoint a call's subject names, or nullptr. Looked up once per call.
+  const Endpoint* FindEndpoint(const std::string& subject) const {
+    auto it = endpoints_.find(subject);
+    return it == endpoints_.end() ? nullptr : &it->second;
+  }
+
   // Counts a call that reached an endpoint (docs/PROTOCOL.md, STATS).
-  void Record(const std::string& subject, const absl::Status& status, absl::Time started) {
-    if (auto it = endpoints_.find(subject); it != endpoints_.end()) {
-      it->second.counter->Record(status, absl::Now() - started);
-    }
+  static void Record(const Endpoint* endpoint, const absl::Status& status, absl::Time started) {
+    if (endpoint != nullptr) endpoint->counter->Record(status, absl::Now() - started);
   }
 
   // On a NATS delivery thread: only queue the work. A stream is accepted at
@@ -297,7 +301,8 @@ class Server::Impl {
 
   // Fails like docs/PROTOCOL.md says for bad headers, an unknown content
   // type or method, a method of the other kind, and a passed deadline.
-  absl::StatusOr<ResolvedCall> Resolve(const WireMessage& message, absl::Time now, bool stream) {
+  absl::StatusOr<ResolvedCall> Resolve(const WireMessage& message, const Endpoint* found,
+                                       absl::Time now, bool stream) {
     absl::StatusOr<protocol::RequestHeaders> headers =
         protocol::DecodeRequestHeaders(message.headers, now);
     if (!headers.ok()) return headers.status();
@@ -306,12 +311,11 @@ class Server::Impl {
       return absl::InvalidArgumentError(
           absl::StrCat("unsupported content type '", headers->content_type, "'"));
     }
-    auto it = endpoints_.find(message.subject);
-    if (it == endpoints_.end()) {
+    if (found == nullptr) {
       return absl::UnimplementedError(
           absl::StrCat("method '", message.subject, "' is not implemented"));
     }
-    const EndpointDefinition& endpoint = it->second.definition;
+    const EndpointDefinition& endpoint = found->definition;
     if (IsUnary(endpoint) == stream) {
       return absl::UnimplementedError(absl::StrCat(
           "method '", message.subject, "' is ",
@@ -325,9 +329,10 @@ class Server::Impl {
 
   void ServeStream(const WireMessage& open, Socket& socket) {
     absl::Time started = absl::Now();
-    absl::StatusOr<ResolvedCall> call = Resolve(open, started, /*stream=*/true);
+    const Endpoint* endpoint = FindEndpoint(open.subject);
+    absl::StatusOr<ResolvedCall> call = Resolve(open, endpoint, started, /*stream=*/true);
     if (!call.ok()) {
-      Record(open.subject, call.status(), started);
+      Record(endpoint, call.status(), started);
       socket.End(call.status(), {}).IgnoreError();
       return;
     }
@@ -335,7 +340,7 @@ class Server::Impl {
     MessageStream stream(&socket, call->codec, absl::StatusCode::kInvalidArgument);
     absl::Status status =
         Guarded(context, [&] { return call->endpoint->stream(&context, &stream); });
-    Record(open.subject, status, started);
+    Record(endpoint, status, started);
     // Fails harmlessly if the stream already ended (cancelled, peer gone).
     socket.End(status, context.response_metadata()).IgnoreError();
   }
@@ -350,21 +355,22 @@ class Server::Impl {
 
   void Handle(const WireMessage& message) {
     absl::Time started = absl::Now();
+    const Endpoint* endpoint = FindEndpoint(message.subject);
     Outcome outcome;
-    outcome.status = Serve(message, &outcome);
+    outcome.status = Serve(message, endpoint, &outcome);
     // A publish without reply: nobody to answer.
     absl::Status sent =
         message.reply.empty() ? outcome.status : Reply(message.reply, std::move(outcome));
-    Record(message.subject, sent, started);
+    Record(endpoint, sent, started);
   }
 
-  absl::Status Serve(const WireMessage& message, Outcome* outcome) {
+  absl::Status Serve(const WireMessage& message, const Endpoint* found, Outcome* outcome) {
     if (const Codec* codec =
             FindCodec(protocol::HeaderValue(message.headers, protocol::kContentTypeHeader));
         codec != nullptr) {
       outcome->codec = codec;  // Errors are answered in the caller's encoding too.
     }
-    absl::StatusOr<ResolvedCall> call = Resolve(message, absl::Now(), /*stream=*/false);
+    absl::StatusOr<ResolvedCall> call = Resolve(message, found, absl::Now(), /*stream=*/false);
     if (!call.ok()) return call.status();
     const EndpointDefinition& endpoint = *call->endpoint;
     std::unique_ptr<google::protobuf::Message> request(endpoint.request_prototype->New());
