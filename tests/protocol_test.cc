@@ -132,5 +132,33 @@ TEST(HttpCodes, MapBothWaysForCommonCodes) {
   }
 }
 
+TEST(Batch, RoundTripsMessagesOfEverySize) {
+  std::vector<std::string> sent = {"", "a", std::string(300, 'b'), std::string(70000, '\0')};
+  std::string body;
+  for (const std::string& message : sent) AppendBatchRecord(message, &body);
+  EXPECT_EQ(body.substr(0, 5), std::string("\0\0\0\0\0", 5));  // "" then a's length.
+  EXPECT_EQ(body.substr(4, 5), std::string("\0\0\0\x01"
+                                           "a",
+                                           5));
+  std::vector<std::string> received;
+  ASSERT_TRUE(SplitBatch(body, sent.size(), &received).ok());
+  EXPECT_EQ(received, sent);
+}
+
+TEST(Batch, BodiesThatDoNotMatchTheirCountAreDataLoss) {
+  std::string body;
+  AppendBatchRecord("one", &body);
+  AppendBatchRecord("two", &body);
+  std::vector<std::string> out;
+  EXPECT_EQ(SplitBatch(body, 3, &out).code(), absl::StatusCode::kDataLoss);  // Too few.
+  EXPECT_EQ(SplitBatch(body, 1, &out).code(), absl::StatusCode::kDataLoss);  // Bytes left.
+  EXPECT_EQ(SplitBatch(body.substr(0, body.size() - 1), 2, &out).code(),
+            absl::StatusCode::kDataLoss);                                    // Truncated.
+  EXPECT_EQ(SplitBatch(body, 0, &out).code(), absl::StatusCode::kDataLoss);  // No messages.
+  EXPECT_EQ(SplitBatch(body, uint64_t{1} << 62, &out).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(SplitBatch(std::string("\xff\xff\xff\xff", 4), 1, &out).code(),
+            absl::StatusCode::kDataLoss);  // A length past the end.
+}
+
 }  // namespace
 }  // namespace micro::protocol

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -298,31 +299,134 @@ TEST_F(StreamTest, MessageOverMaxPayloadIsResourceExhaustedOnBothSides) {
   EXPECT_EQ(server_status.code(), absl::StatusCode::kResourceExhausted) << server_status;
 }
 
-TEST_F(StreamTest, MissingMessageIsDataLossNeverSilent) {
-  // A hand-made server that skips message 1.
-  auto fake_server = server_->Subscribe(kSubject, "", [this](WireMessage open) {
-    WireMessage accept{open.reply, "test.fake.server.1", {}, ""};
-    accept.headers = {{"Micro-Frame", "accept"}, {"Micro-Window", "8"}};
-    ASSERT_TRUE(server_->Publish(accept).ok());
-    WireMessage data{open.reply, "test.fake.server.1", {}, "second"};
-    data.headers = {{"Micro-Frame", "data"}, {"Micro-Seq", "2"}};
-    ASSERT_TRUE(server_->Publish(data).ok());
-  });
-  ASSERT_TRUE(fake_server.ok());
-  internal::Notification cancel_seen;
-  std::string cancel_status;
-  auto peer = server_->Subscribe("test.fake.server.1", "", [&](WireMessage frame) {
-    if (protocol::HeaderValue(frame.headers, "Micro-Frame") == "cancel") {
-      cancel_status = std::string(protocol::HeaderValue(frame.headers, "Micro-Status"));
-      cancel_seen.Notify();
-    }
-  });
-  ASSERT_TRUE(peer.ok());
+// A hand-made server, as another implementation could be written from
+// docs/PROTOCOL.md: it accepts each stream opened on kSubject (window 8 and
+// `accept_headers`), then publishes `frames` to the client with only their
+// headers and body set. CancelFromClient() is the Micro-Status of the cancel
+// the client then sends, or "none".
+class HandMadeServerTest : public StreamTest {
+ protected:
+  void Serve(std::vector<WireMessage> frames, Headers accept_headers = {}) {
+    auto fake_server =
+        server_->Subscribe(kSubject, "", [this, frames, accept_headers](WireMessage open) mutable {
+          WireMessage accept{open.reply, kAddress, std::move(accept_headers), ""};
+          accept.headers.insert({{"Micro-Frame", "accept"}, {"Micro-Window", "8"}});
+          ASSERT_TRUE(server_->Publish(accept).ok());
+          for (WireMessage& frame : frames) {
+            frame.subject = open.reply;
+            frame.reply = kAddress;
+            ASSERT_TRUE(server_->Publish(frame).ok());
+          }
+        });
+    ASSERT_TRUE(fake_server.ok()) << fake_server.status();
+    subscription_ = *std::move(fake_server);
+    auto peer = server_->Subscribe(kAddress, "", [this](WireMessage frame) {
+      if (protocol::HeaderValue(frame.headers, "Micro-Frame") == "cancel" &&
+          !cancel_seen_.HasBeenNotified()) {
+        cancel_status_ = std::string(protocol::HeaderValue(frame.headers, "Micro-Status"));
+        cancel_seen_.Notify();
+      }
+    });
+    ASSERT_TRUE(peer.ok()) << peer.status();
+    peer_ = *std::move(peer);
+  }
+
+  static WireMessage Data(uint64_t seq, std::string body, std::optional<int> count = {}) {
+    WireMessage data{
+        "", "", {{"Micro-Frame", "data"}, {"Micro-Seq", absl::StrCat(seq)}}, std::move(body)};
+    if (count.has_value()) data.headers.emplace("Micro-Count", absl::StrCat(*count));
+    return data;
+  }
+
+  static std::string Batch(const std::vector<std::string>& messages) {
+    std::string body;
+    for (const std::string& message : messages) protocol::AppendBatchRecord(message, &body);
+    return body;
+  }
+
+  std::string CancelFromClient() {
+    if (!cancel_seen_.WaitForNotificationWithTimeout(absl::Seconds(10))) return "none";
+    return cancel_status_;
+  }
+
+  static constexpr char kAddress[] = "test.fake.server.1";
+  std::unique_ptr<Subscription> peer_;
+  internal::Notification cancel_seen_;
+  std::string cancel_status_;  // Written before cancel_seen_ is notified.
+};
+
+TEST_F(HandMadeServerTest, MissingMessageIsDataLossNeverSilent) {
+  Serve({Data(2, "second")});  // Skips message 1.
   auto socket = Dial();
   std::string message;
   EXPECT_EQ(socket->Recv(&message).code(), absl::StatusCode::kDataLoss);
-  ASSERT_TRUE(cancel_seen.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  EXPECT_EQ(cancel_status, "15");  // The peer is told too.
+  EXPECT_EQ(CancelFromClient(), "15");  // The peer is told too.
+}
+
+TEST_F(HandMadeServerTest, BatchedAndSingleDataFramesArriveInOrder) {
+  WireMessage end{"", "", {{"Micro-Frame", "end"}, {"Micro-Last", "4"}}, ""};
+  Serve({Data(1, Batch({"a", "", "c"}), 3), Data(4, "d"), end});
+  auto socket = Dial();
+  std::vector<std::string> received;
+  std::string message;
+  absl::Status status;
+  while ((status = socket->Recv(&message)).ok()) received.push_back(message);
+  EXPECT_TRUE(absl::IsOutOfRange(status)) << status;
+  EXPECT_EQ(received, (std::vector<std::string>{"a", "", "c", "d"}));
+  EXPECT_TRUE(socket->Finish().ok());
+}
+
+TEST_F(HandMadeServerTest, BatchThatDoesNotMatchItsCountIsDataLoss) {
+  Serve({Data(1, Batch({"only one"}), 2)});
+  auto socket = Dial();
+  std::string message;
+  absl::Status status = socket->Recv(&message);
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  EXPECT_EQ(CancelFromClient(), "15");
+}
+
+TEST_F(HandMadeServerTest, ByteWindowOverrunIsResourceExhausted) {
+  // One message may exceed the byte window; a second behind it may not. (In
+  // one frame, so that no ack from the client can make room in between.)
+  Serve({Data(1, Batch({std::string(16, 'x'), "y"}), 2)});
+  StreamOptions options;
+  options.window_bytes = 16;
+  auto socket = Dial(options);
+  std::string message;
+  absl::Status status = socket->Recv(&message);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_EQ(CancelFromClient(), "8");
+}
+
+TEST_F(StreamTest, SlowReaderBoundsAFastWriterToTheByteWindow) {
+  constexpr int kMessages = 500;
+  constexpr int kMessageBytes = 1024;
+  constexpr int kWindowBytes = 8 * kMessageBytes;
+  std::atomic<int> sent{0};
+  Serve([&](Socket& socket) {
+    for (int i = 0; i < kMessages; ++i) {
+      if (!socket.Send(std::string(kMessageBytes, 'x')).ok()) return;
+      sent.fetch_add(1);
+    }
+    socket.End(absl::OkStatus(), {}).IgnoreError();
+  });
+  StreamOptions options;
+  options.window_bytes = kWindowBytes;  // The message window (1024) never binds.
+  auto socket = Dial(options);
+  ASSERT_TRUE(socket->CloseSend().ok());
+  std::string message;
+  int consumed = 0;
+  int max_ahead = 0;
+  while (socket->Recv(&message).ok()) {
+    ++consumed;
+    if (consumed % 50 == 0) absl::SleepFor(absl::Milliseconds(5));  // A slow reader.
+    max_ahead = std::max(max_ahead, sent.load() - consumed);
+  }
+  EXPECT_EQ(consumed, kMessages);
+  EXPECT_TRUE(socket->Finish().ok());
+  // Below the byte window, plus the one message always allowed.
+  EXPECT_LE(max_ahead, kWindowBytes / kMessageBytes + 1);
+  EXPECT_GT(max_ahead, 0);
 }
 
 std::string PeerBinary() { return absl::StrCat(MICRO_TEST_BINARY_DIR, "/stream_peer"); }

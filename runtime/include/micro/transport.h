@@ -80,10 +80,14 @@ class Socket {
  public:
   virtual ~Socket() = default;
 
-  // Sends one message, blocking while the peer's window is full. After the
+  // Sends one message, blocking while the peer's window is full. Messages
+  // sent faster than they can be published one by one are queued and go out
+  // together in one frame, soon after, from the transport's thread; if that
+  // publish fails the stream ends and later calls return why. After the
   // stream ended: its final status, or FAILED_PRECONDITION if that was OK.
-  // A message over the NATS max payload cancels the stream with
-  // RESOURCE_EXHAUSTED. FAILED_PRECONDITION after CloseSend or End.
+  // A message that cannot fit a frame (the NATS max payload less 128 bytes)
+  // cancels the stream with RESOURCE_EXHAUSTED. FAILED_PRECONDITION after
+  // CloseSend or End, which first send every queued message.
   virtual absl::Status Send(std::string data) = 0;
 
   // Blocks for the next message. OK with `*data` set; OUT_OF_RANGE once the
@@ -112,8 +116,11 @@ class Socket {
 };
 
 struct StreamOptions {
-  // Messages this side buffers; the peer never has more unacknowledged.
-  int window = 128;
+  // What this side buffers: the peer never has more than `window` messages
+  // unacknowledged, nor more than `window_bytes` bytes of them plus one
+  // message (<= 0: no byte limit).
+  int window = 1024;
+  int64_t window_bytes = int64_t{1} << 20;
   // The whole stream must end by then.
   absl::Time deadline = absl::InfiniteFuture();
 };

@@ -34,6 +34,47 @@ absl::Status AddMetadata(const Metadata& metadata, Headers* headers) {
 
 }  // namespace
 
+void AppendBatchRecord(std::string_view message, std::string* body) {
+  const auto size = static_cast<uint32_t>(message.size());
+  const char length[kBatchRecordOverhead] = {static_cast<char>(size >> 24),
+                                             static_cast<char>(size >> 16),
+                                             static_cast<char>(size >> 8), static_cast<char>(size)};
+  body->append(length, kBatchRecordOverhead);
+  body->append(message);
+}
+
+absl::Status SplitBatch(std::string_view body, uint64_t count, std::vector<std::string>* messages) {
+  // Every record takes at least its length prefix: a larger count is a lie,
+  // and checking it first bounds the reservation below.
+  if (count == 0 || count > body.size() / kBatchRecordOverhead) {
+    return absl::DataLossError(absl::StrCat("malformed data frame: ", count,
+                                            " messages cannot fit ", body.size(), " bytes"));
+  }
+  messages->reserve(messages->size() + count);
+  for (uint64_t i = 0; i < count; ++i) {
+    if (body.size() < kBatchRecordOverhead) {
+      return absl::DataLossError(
+          absl::StrCat("malformed data frame: it ends before message ", i + 1, " of ", count));
+    }
+    const auto* bytes = reinterpret_cast<const unsigned char*>(body.data());
+    size_t size = (size_t{bytes[0]} << 24) | (size_t{bytes[1]} << 16) | (size_t{bytes[2]} << 8) |
+                  size_t{bytes[3]};
+    body.remove_prefix(kBatchRecordOverhead);
+    if (size > body.size()) {
+      return absl::DataLossError(absl::StrCat("malformed data frame: message ", i + 1, " of ",
+                                              count, " claims ", size, " bytes, ", body.size(),
+                                              " remain"));
+    }
+    messages->emplace_back(body.substr(0, size));
+    body.remove_prefix(size);
+  }
+  if (!body.empty()) {
+    return absl::DataLossError(absl::StrCat("malformed data frame: ", body.size(),
+                                            " bytes after its ", count, " messages"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status EncodeRequestHeaders(std::string_view content_type, absl::Time deadline,
                                   absl::Time now, const Metadata& metadata, Headers* headers) {
   if (absl::Status status = AddMetadata(metadata, headers); !status.ok()) return status;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -30,6 +31,8 @@ inline constexpr char kFrameHeader[] = "Micro-Frame";
 inline constexpr char kSeqHeader[] = "Micro-Seq";
 inline constexpr char kAckHeader[] = "Micro-Ack";
 inline constexpr char kWindowHeader[] = "Micro-Window";
+inline constexpr char kWindowBytesHeader[] = "Micro-Window-Bytes";
+inline constexpr char kCountHeader[] = "Micro-Count";
 inline constexpr char kLastHeader[] = "Micro-Last";
 inline constexpr char kHeartbeatHeader[] = "Micro-Heartbeat";
 
@@ -43,6 +46,14 @@ std::string_view FrameKindName(FrameKind kind);
 // The non-negative decimal integer in header `key`, or nullopt when the
 // header is absent or malformed.
 std::optional<uint64_t> UintHeader(const Headers& headers, std::string_view key);
+
+// The body of a data frame carrying `Micro-Count` messages: each message's
+// length as 4 big-endian bytes, then the message.
+inline constexpr size_t kBatchRecordOverhead = 4;
+void AppendBatchRecord(std::string_view message, std::string* body);
+// Splits such a body into exactly `count` messages appended to `*messages`.
+// DATA_LOSS, naming the problem, if the body does not hold exactly that.
+absl::Status SplitBatch(std::string_view body, uint64_t count, std::vector<std::string>* messages);
 
 // Status messages longer than this are truncated on the wire.
 inline constexpr size_t kMaxStatusMessageBytes = 4096;

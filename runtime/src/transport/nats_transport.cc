@@ -319,7 +319,8 @@ class NatsTransport final : public Transport, private internal::StreamHost {
                                                const StreamOptions& options) override {
     uint64_t id = NextToken();
     auto core = std::make_shared<internal::StreamCore>(
-        AsHost(), internal::StreamCore::Role::kClient, id, Address(id), "", 0, options);
+        AsHost(), internal::StreamCore::Role::kClient, id, Address(id), "",
+        internal::StreamCore::PeerWindow{}, options);
     Register(core, "");
     core->Start();
     WireMessage frame = open;
@@ -334,10 +335,10 @@ class NatsTransport final : public Transport, private internal::StreamHost {
 
   absl::StatusOr<std::unique_ptr<Socket>> Accept(const WireMessage& open,
                                                  const StreamOptions& options) override {
-    std::optional<uint64_t> peer_window =
-        protocol::UintHeader(open.headers, protocol::kWindowHeader);
+    std::optional<internal::StreamCore::PeerWindow> peer_window =
+        internal::StreamCore::ReadPeerWindow(open.headers);
     if (protocol::ParseFrameKind(open.headers) != protocol::FrameKind::kOpen ||
-        open.reply.empty() || !peer_window.has_value() || *peer_window == 0) {
+        open.reply.empty() || !peer_window.has_value()) {
       return absl::InvalidArgumentError("not an open frame with a reply subject and a window");
     }
     uint64_t id = NextToken();
@@ -356,6 +357,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     return std::unique_ptr<Socket>(new NatsSocket(std::move(core)));
   }
 
+  // Both Transport's and StreamHost's.
   size_t MaxPayload() const override {
     return static_cast<size_t>(natsConnection_GetMaxPayload(connection_));
   }
@@ -400,7 +402,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
   std::string Address(uint64_t token) const { return absl::StrCat(inbox_, ".", token); }
 
   void AddWindowAndHeartbeat(const StreamOptions& options, Headers* headers) const {
-    headers->emplace(protocol::kWindowHeader, absl::StrCat(std::max(1, options.window)));
+    internal::StreamCore::AddWindow(options, headers);
     headers->emplace(protocol::kHeartbeatHeader,
                      absl::StrCat(absl::ToInt64Nanoseconds(heartbeat_)));
   }
