@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "protocol/wire.h"
+#include "support/remote_status.h"
 
 namespace micro::protocol {
 namespace {
@@ -70,7 +71,11 @@ TEST(ReplyHeaders, EveryStatusCodeRoundTrips) {
     absl::Status sent(static_cast<absl::StatusCode>(code), code == 0 ? "" : "why it failed");
     Headers headers;
     ASSERT_TRUE(EncodeReplyHeaders(sent, "application/protobuf", {}, &headers).ok());
-    EXPECT_EQ(DecodeReplyStatus(headers), sent) << "code " << code;
+    if (code == 0) {
+      EXPECT_TRUE(DecodeReplyStatus(headers).ok());
+    } else {
+      EXPECT_TRUE(testing::IsRemote(DecodeReplyStatus(headers), sent)) << "code " << code;
+    }
     if (code != 0) {
       EXPECT_EQ(HeaderValue(headers, "Nats-Service-Error"), "why it failed");
       EXPECT_EQ(HeaderValue(headers, "Nats-Service-Error-Code"),
@@ -92,9 +97,38 @@ TEST(ReplyHeaders, MessagesLoseLineBreaksAndAreBounded) {
   EXPECT_EQ(DecodeReplyStatus(long_headers).message().size(), kMaxStatusMessageBytes);
 }
 
+TEST(ReplyHeaders, DetailsTravelAndLocalMarksDoNot) {
+  absl::Status sent = absl::NotFoundError("gone");
+  sent.SetPayload("type.googleapis.com/x.Why", absl::Cord(std::string("\0binary\xff", 8)));
+  sent.SetPayload("type.googleapis.com/x.Empty", absl::Cord());
+  MarkUnprocessed(&sent);  // This side's knowledge, not the peer's.
+  Headers headers;
+  ASSERT_TRUE(EncodeReplyHeaders(sent, "", {}, &headers).ok());
+  absl::Status received = DecodeReplyStatus(headers);
+  EXPECT_TRUE(testing::IsRemote(received, sent));
+  EXPECT_FALSE(IsUnprocessed(received));
+  ASSERT_TRUE(received.GetPayload("type.googleapis.com/x.Why").has_value());
+  EXPECT_EQ(std::string(*received.GetPayload("type.googleapis.com/x.Why")),
+            std::string("\0binary\xff", 8));
+  EXPECT_TRUE(received.GetPayload("type.googleapis.com/x.Empty").has_value());
+
+  // Malformed details are dropped; the code and message still arrive.
+  headers.find("Micro-Status-Details")->second = "not base64 !";
+  EXPECT_TRUE(testing::IsRemote(DecodeReplyStatus(headers), absl::NotFoundError("gone")));
+  headers.find("Micro-Status-Details")->second = "AAAA";  // A truncated record.
+  EXPECT_TRUE(testing::IsRemote(DecodeReplyStatus(headers), absl::NotFoundError("gone")));
+}
+
+TEST(ReplyHeaders, UnprocessedHeaderMarksTheStatus) {
+  Headers headers{{"Micro-Status", "8"}, {"Micro-Unprocessed", "true"}};
+  EXPECT_TRUE(IsUnprocessed(DecodeReplyStatus(headers)));
+  headers.erase("Micro-Unprocessed");
+  EXPECT_FALSE(IsUnprocessed(DecodeReplyStatus(headers)));
+}
+
 TEST(ReplyHeaders, PlainAdr32ErrorMapsFromHttpCode) {
   Headers headers{{"Nats-Service-Error-Code", "404"}, {"Nats-Service-Error", "no such thing"}};
-  EXPECT_EQ(DecodeReplyStatus(headers), absl::NotFoundError("no such thing"));
+  EXPECT_TRUE(testing::IsRemote(DecodeReplyStatus(headers), absl::NotFoundError("no such thing")));
   Headers unknown{{"Nats-Service-Error-Code", "oops"}};
   EXPECT_EQ(DecodeReplyStatus(unknown).code(), absl::StatusCode::kUnknown);
 }

@@ -90,21 +90,34 @@ absl::StatusOr<std::unique_ptr<NatsServer>> NatsServer::Start(
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     pid_t pid = Launch(args);
     if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
-    std::unique_ptr<NatsServer> server(new NatsServer(pid, port));
-    absl::Time give_up = absl::Now() + kReadyTimeout;
-    while (absl::Now() < give_up) {
-      int status = 0;
-      if (waitpid(pid, &status, WNOHANG) == pid) {
-        server->pid_ = -1;  // Exited (port taken, bad flags): try again.
-        last_error = absl::StrCat(args[0], " exited with status ", status);
-        break;
-      }
-      if (AcceptsConnections(port)) return server;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    if (server->pid_ > 0) last_error = "nats-server did not accept connections within 10 s";
+    std::unique_ptr<NatsServer> server(new NatsServer(pid, port, std::move(args)));
+    absl::Status ready = server->WaitUntilReady();
+    if (ready.ok()) return server;
+    last_error = std::string(ready.message());  // Port taken, bad flags: try another port.
   }
   return absl::UnavailableError(absl::StrCat("cannot start nats-server: ", last_error));
+}
+
+absl::Status NatsServer::WaitUntilReady() {
+  absl::Time give_up = absl::Now() + kReadyTimeout;
+  while (absl::Now() < give_up) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return absl::UnavailableError(absl::StrCat(args_[0], " exited with status ", status));
+    }
+    if (AcceptsConnections(port_)) return absl::OkStatus();
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  Kill();
+  return absl::UnavailableError("nats-server did not accept connections within 10 s");
+}
+
+absl::Status NatsServer::Restart() {
+  Kill();
+  pid_ = Launch(args_);
+  if (pid_ < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+  return WaitUntilReady();
 }
 
 NatsServer::~NatsServer() { Stop(); }

@@ -30,17 +30,26 @@ class NatsServer {
   void Stop();
   // SIGKILL at once; reaps the process.
   void Kill();
+  // Kills the server if it runs, then starts it again on the same port with
+  // the same arguments, as a crashed server's supervisor would; waits (at
+  // most 10 s) until it accepts connections.
+  absl::Status Restart();
 
   std::string url() const;  // nats://127.0.0.1:<port>
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
 
  private:
-  NatsServer(pid_t pid, int port) : pid_(pid), port_(port) {}
+  NatsServer(pid_t pid, int port, std::vector<std::string> args)
+      : pid_(pid), port_(port), args_(std::move(args)) {}
   void Signal(int signal, int wait_ms);
+  // Waits until the launched server accepts connections; an error if it
+  // exits or times out first.
+  absl::Status WaitUntilReady();
 
   pid_t pid_;
   int port_;
+  std::vector<std::string> args_;
 };
 
 // A TCP port on 127.0.0.1 that nothing listens on right now.

@@ -15,6 +15,7 @@
 #include "micro/codec.h"
 #include "micro/context.h"
 #include "micro/executor.h"
+#include "micro/interceptor.h"
 #include "micro/selector.h"
 #include "micro/service.h"
 #include "micro/transport.h"
@@ -25,6 +26,31 @@ class Message;
 
 namespace micro {
 
+// When a failed unary call is sent again (docs/PROTOCOL.md, "Retries").
+// Only where it is safe: a call that provably never reached a handler
+// (IsUnprocessed: nobody listened, it was not sent, the server shed it) is
+// retried for any method; an idempotent method's call (MethodInfo::idempotent)
+// also after UNAVAILABLE or an attempt that timed out by
+// `per_attempt_timeout`. Never past the call's deadline, and only while the
+// client's retry budget lasts, so retries cannot multiply an outage.
+struct RetryPolicy {
+  // Attempts per call, the first included; 1 turns retries off.
+  int max_attempts = 3;
+  // Waits between attempts: exponential, each drawn at random between half
+  // and all of initial_backoff * multiplier^(retry - 1), capped at max_backoff.
+  absl::Duration initial_backoff = absl::Milliseconds(20);
+  absl::Duration max_backoff = absl::Seconds(1);
+  double backoff_multiplier = 2;
+  // Idempotent methods only: an attempt gets this long (within the call's
+  // deadline) before it is abandoned and retried. Infinite: no such limit.
+  absl::Duration per_attempt_timeout = absl::InfiniteDuration();
+  // The budget, a token bucket shared by all calls of the client: an attempt
+  // failing in a retryable way takes a token, a success returns
+  // `token_ratio`, and retries happen only while more than half remain.
+  double max_tokens = 10;
+  double token_ratio = 0.1;
+};
+
 struct ClientOptions {
   // Body encoding of requests; replies come back in the same encoding.
   std::string content_type = std::string(kProtobufContentType);
@@ -32,6 +58,12 @@ struct ClientOptions {
   absl::Duration default_timeout = absl::Seconds(30);
   // Where async completions run. Default: a pool of 2 threads owned by the client.
   std::shared_ptr<Executor> callback_executor;
+  RetryPolicy retry;
+  // Around every call and stream; see micro/interceptor.h.
+  ClientInterceptors interceptors;
+  // Request metadata above this many bytes (keys and values) fails the call
+  // with RESOURCE_EXHAUSTED before anything is sent.
+  size_t max_metadata_bytes = 8192;
 
   // Client-side load balancing (micro/selector.h). Null (the default): NATS
   // balances, each call goes to the method subject and the queue group hands
@@ -54,14 +86,21 @@ using CallCallback = absl::AnyInvocable<void(absl::Status) &&>;
 // must stay connected for the client's lifetime. Destroying the client waits
 // for the async completions it has already scheduled.
 //
-// Status of a call: OK, or the handler's own status, or one of
+// Deadlines: a call's deadline is its context's, else `default_timeout`
+// from now; a call made on a thread running a server handler ends by that
+// handler's deadline at the latest (it is inherited across hops).
+//
+// Status of a call: OK, or the handler's own status (IsRemoteError, with
+// its message and payloads), or one of
 //   INVALID_ARGUMENT   bad metadata, a request the server could not decode;
 //   UNIMPLEMENTED      the service is served but has no such method;
 //   NOT_FOUND          with a selector: no instance of the service qualifies;
 //   UNAVAILABLE        no server serves the subject, or the connection is down,
 //                      or (with a selector) every qualifying instance backs off;
 //   DEADLINE_EXCEEDED  no reply by the context's deadline;
-//   RESOURCE_EXHAUSTED the request or reply exceeds the NATS max payload;
+//   RESOURCE_EXHAUSTED the request or reply exceeds the NATS max payload, the
+//                      metadata exceeds max_metadata_bytes, or the server
+//                      is overloaded (max_concurrent_calls);
 //   INTERNAL           a reply that cannot be decoded.
 class Client {
  public:

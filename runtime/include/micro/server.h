@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "micro/executor.h"
+#include "micro/interceptor.h"
 #include "micro/registry.h"
 #include "micro/service.h"
 #include "micro/transport.h"
@@ -24,6 +25,21 @@ struct ServerOptions {
   int num_threads = 0;
   // Runs handlers; may be shared with other servers.
   std::shared_ptr<Executor> executor;
+  // Calls (unary calls and streams) admitted and not finished, queued or
+  // running. Beyond it a call is refused at once with RESOURCE_EXHAUSTED
+  // (marked unprocessed, so clients may retry it elsewhere): overload is
+  // shed, not queued without bound. <= 0: no limit.
+  int max_concurrent_calls = 1000;
+  // Handlers of one endpoint running at once; its further calls wait while
+  // other endpoints' calls run (calls are taken round-robin across
+  // endpoints). Set it below the executor's threads to keep one slow
+  // endpoint from holding them all. <= 0: no limit.
+  int max_concurrent_handlers_per_endpoint = 0;
+  // Request metadata above this many bytes (keys and values) is refused
+  // with RESOURCE_EXHAUSTED; so is a handler's response metadata above it.
+  size_t max_metadata_bytes = 8192;
+  // Around every handler; see micro/interceptor.h.
+  ServerInterceptors interceptors;
 
   // The instance's identity in discovery (docs/PROTOCOL.md, "Discovery").
   // The service name, `^[A-Za-z0-9_-]+$`; empty: derived from the first
@@ -43,7 +59,9 @@ struct ServerOptions {
 //
 // Replies, besides the handler's own status: UNIMPLEMENTED for a method the
 // service does not have, INVALID_ARGUMENT for a body that does not decode or
-// an unknown content type, RESOURCE_EXHAUSTED for a reply over the max payload.
+// an unknown content type, RESOURCE_EXHAUSTED for a reply over the max payload
+// or a call beyond max_concurrent_calls, DEADLINE_EXCEEDED for a call whose
+// deadline passed while it waited for a handler thread.
 //
 // Discovery: a started server is an instance in its registry. It answers
 // the NATS services API (`$SRV.PING|INFO|STATS`) with its identity, one

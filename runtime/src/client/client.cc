@@ -2,18 +2,25 @@
 
 #include <google/protobuf/message.h>
 
+#include <algorithm>
+#include <cmath>
 #include <memory>
 #include <mutex>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "micro/codec.h"
+#include "micro/errors.h"
 #include "micro/registry.h"
 #include "protocol/wire.h"
 #include "util/in_flight.h"
+#include "util/inherited_deadline.h"
+#include "util/interceptor_chain.h"
 #include "util/notification.h"
 #include "util/strings.h"
+#include "util/timer_queue.h"
 
 namespace micro {
 namespace {
@@ -41,18 +48,23 @@ absl::Status FinishCall(absl::StatusOr<WireMessage> reply, ClientContext* contex
   return absl::OkStatus();
 }
 
-// A stream to an instance a selector picked: tells the selector, when the
-// stream goes away, whether the instance was reachable.
-class MarkedSocket final : public Socket {
+using InterceptorChain = internal::InterceptorChain<ClientInterceptor, ClientContext>;
+
+// A client stream as the client hands it out: tells the selector, if an
+// instance was picked, whether it was reachable, and ends the interceptors
+// with the stream's final status.
+class ClientSocket final : public Socket {
  public:
-  MarkedSocket(std::unique_ptr<Socket> socket, std::shared_ptr<Selector> selector,
-               std::shared_ptr<const Instance> instance)
+  ClientSocket(std::unique_ptr<Socket> socket, std::shared_ptr<Selector> selector,
+               std::shared_ptr<const Instance> instance, std::unique_ptr<InterceptorChain> chain)
       : socket_(std::move(socket)),
         selector_(std::move(selector)),
-        instance_(std::move(instance)) {}
-  ~MarkedSocket() override {
+        instance_(std::move(instance)),
+        chain_(std::move(chain)) {}
+  ~ClientSocket() override {
     socket_.reset();  // Cancels the stream if it has not ended.
-    selector_->Mark(instance_->id, outcome_);
+    if (selector_ != nullptr) selector_->Mark(instance_->id, unavailable_);
+    EndInterceptors(absl::CancelledError("the stream was abandoned before Finish"));
   }
 
   absl::Status Send(std::string data) override { return Note(socket_->Send(std::move(data))); }
@@ -62,7 +74,11 @@ class MarkedSocket final : public Socket {
     return socket_->End(status, trailing_metadata);
   }
   void Cancel(const absl::Status& reason) override { socket_->Cancel(reason); }
-  absl::Status Finish() override { return Note(socket_->Finish()); }
+  absl::Status Finish() override {
+    absl::Status status = Note(socket_->Finish());
+    EndInterceptors(status);
+    return status;
+  }
   Headers TrailingHeaders() override { return socket_->TrailingHeaders(); }
 
  private:
@@ -70,16 +86,50 @@ class MarkedSocket final : public Socket {
   absl::Status Note(absl::Status status) {
     if (absl::IsUnavailable(status)) {
       std::lock_guard lock(mu_);
-      outcome_ = status;
+      unavailable_ = status;
     }
     return status;
+  }
+
+  void EndInterceptors(const absl::Status& status) {
+    std::unique_ptr<InterceptorChain> chain;
+    {
+      std::lock_guard lock(mu_);
+      chain.swap(chain_);
+    }
+    if (chain != nullptr) chain->End(status);
   }
 
   std::unique_ptr<Socket> socket_;
   const std::shared_ptr<Selector> selector_;
   const std::shared_ptr<const Instance> instance_;
   std::mutex mu_;
-  absl::Status outcome_;
+  absl::Status unavailable_;
+  std::unique_ptr<InterceptorChain> chain_;
+};
+
+// Retry throttling (RetryPolicy's budget).
+class RetryBudget {
+ public:
+  explicit RetryBudget(const RetryPolicy& policy)
+      : max_tokens_(policy.max_tokens), ratio_(policy.token_ratio), tokens_(policy.max_tokens) {}
+
+  void Succeeded() {
+    std::lock_guard lock(mu_);
+    tokens_ = std::min(max_tokens_, tokens_ + ratio_);
+  }
+  // A retryable failure; true if the budget allows a retry.
+  bool FailedMayRetry() {
+    std::lock_guard lock(mu_);
+    tokens_ = std::max(0.0, tokens_ - 1);
+    return tokens_ > max_tokens_ / 2;
+  }
+
+ private:
+  const double max_tokens_;
+  const double ratio_;
+  std::mutex mu_;
+  double tokens_;
 };
 
 }  // namespace
@@ -87,7 +137,7 @@ class MarkedSocket final : public Socket {
 class Client::Impl {
  public:
   Impl(std::shared_ptr<Transport> transport, ClientOptions options)
-      : transport_(std::move(transport)), options_(std::move(options)) {
+      : transport_(std::move(transport)), options_(std::move(options)), budget_(options_.retry) {
     codec_ = FindCodec(options_.content_type);
     if (options_.callback_executor == nullptr) {
       options_.callback_executor = NewThreadPoolExecutor(kDefaultCallbackThreads);
@@ -96,44 +146,39 @@ class Client::Impl {
 
   ~Impl() { in_flight_.WaitUntilIdle(); }
 
-  // Sends the request; `on_reply` runs once, on a transport thread.
+  // One unary call across its attempts.
+  struct PendingCall {
+    ClientContext* context;
+    const MethodInfo* method;
+    std::string body;
+    absl::Time deadline;
+    int attempts = 0;
+    ReplyHandler on_reply;
+  };
+
+  // Sends the request, again if it fails retryably; `on_reply` runs once, on
+  // a transport or timer thread, or on this one if nothing could be sent.
   void Start(ClientContext* context, const MethodInfo& method,
              const google::protobuf::Message& request, ReplyHandler on_reply) {
-    absl::StatusOr<WireMessage> message = Encode(context, method, request);
-    if (message.ok() && options_.selector != nullptr) {
-      absl::StatusOr<std::shared_ptr<const Instance>> instance = Select(method);
-      if (instance.ok()) {
-        message->subject = InstanceSubject((*instance)->id, method.subject);
-        on_reply = [selector = options_.selector, instance = *std::move(instance),
-                    on_reply = std::move(on_reply)](absl::StatusOr<WireMessage> reply) mutable {
-          selector->Mark(instance->id, reply.status());
-          std::move(on_reply)(std::move(reply));
-        };
-      } else {
-        message = instance.status();
-      }
-    }
-    if (!message.ok()) {
-      std::move(on_reply)(message.status());
+    auto call = std::make_shared<PendingCall>(
+        PendingCall{context, &method, "", Deadline(*context), 0, std::move(on_reply)});
+    absl::Status encoded = codec_ == nullptr ? NoCodec() : codec_->Encode(request, &call->body);
+    if (!encoded.ok()) {
+      std::move(call->on_reply)(encoded);
       return;
     }
-    transport_->Request(*message, Deadline(*context), std::move(on_reply));
+    Attempt(std::move(call));
   }
 
   // Opens a stream, to an instance the selector picks if there is one.
-  absl::StatusOr<std::unique_ptr<Socket>> Dial(WireMessage open, const MethodInfo& method,
-                                               const StreamOptions& options) {
-    if (options_.selector == nullptr) return transport_->Dial(open, options);
-    absl::StatusOr<std::shared_ptr<const Instance>> instance = Select(method);
-    if (!instance.ok()) return instance.status();
-    open.subject = InstanceSubject((*instance)->id, method.subject);
-    absl::StatusOr<std::unique_ptr<Socket>> socket = transport_->Dial(open, options);
+  absl::StatusOr<std::unique_ptr<Socket>> Dial(ClientContext* context, const MethodInfo& method) {
+    auto chain = std::make_unique<InterceptorChain>(&options_.interceptors, &method, context);
+    absl::StatusOr<std::unique_ptr<Socket>> socket = DialIntercepted(context, method, *chain);
     if (!socket.ok()) {
-      options_.selector->Mark((*instance)->id, socket.status());
+      chain->End(socket.status());
       return socket.status();
     }
-    return std::unique_ptr<Socket>(
-        new MarkedSocket(*std::move(socket), options_.selector, *std::move(instance)));
+    return socket;
   }
 
   // Async calls whose completion has not finished.
@@ -141,7 +186,102 @@ class Client::Impl {
 
   Executor& callback_executor() { return *options_.callback_executor; }
 
+  const ClientInterceptors& interceptors() const { return options_.interceptors; }
+
+  const Codec* codec() const { return codec_; }
+
  private:
+  absl::StatusOr<std::unique_ptr<Socket>> DialIntercepted(ClientContext* context,
+                                                          const MethodInfo& method,
+                                                          InterceptorChain& chain) {
+    if (absl::Status status = chain.Start(); !status.ok()) return status;
+    StreamOptions options;
+    options.deadline = std::min(context->deadline(), internal::InheritedDeadline::Current());
+    absl::StatusOr<WireMessage> open = RequestMessage(*context, method, options.deadline);
+    if (!open.ok()) return open.status();
+    std::shared_ptr<const Instance> instance;
+    if (options_.selector != nullptr) {
+      absl::StatusOr<std::shared_ptr<const Instance>> selected = Select(method);
+      if (!selected.ok()) return selected.status();
+      instance = *std::move(selected);
+      open->subject = InstanceSubject(instance->id, method.subject);
+    }
+    absl::StatusOr<std::unique_ptr<Socket>> socket = transport_->Dial(*open, options);
+    if (!socket.ok()) {
+      if (instance != nullptr) options_.selector->Mark(instance->id, socket.status());
+      return socket.status();
+    }
+    return std::unique_ptr<Socket>(new ClientSocket(
+        *std::move(socket), instance != nullptr ? options_.selector : nullptr, std::move(instance),
+        std::make_unique<InterceptorChain>(std::move(chain))));
+  }
+
+  void Attempt(std::shared_ptr<PendingCall> call) {
+    ++call->attempts;
+    absl::Time attempt_deadline = call->deadline;
+    if (call->method->idempotent && options_.retry.max_attempts > 1) {
+      attempt_deadline =
+          std::min(attempt_deadline, absl::Now() + options_.retry.per_attempt_timeout);
+    }
+    absl::StatusOr<WireMessage> message =
+        RequestMessage(*call->context, *call->method, attempt_deadline);
+    std::shared_ptr<const Instance> instance;
+    if (message.ok() && options_.selector != nullptr) {
+      absl::StatusOr<std::shared_ptr<const Instance>> selected = Select(*call->method);
+      if (selected.ok()) {
+        instance = *std::move(selected);
+        message->subject = InstanceSubject(instance->id, call->method->subject);
+      } else {
+        message = selected.status();
+      }
+    }
+    if (!message.ok()) {
+      std::move(call->on_reply)(message.status());
+      return;
+    }
+    message->data = call->body;
+    transport_->Request(*message, attempt_deadline,
+                        [this, call, instance = std::move(instance),
+                         attempt_deadline](absl::StatusOr<WireMessage> reply) mutable {
+                          absl::Status status = reply.ok()
+                                                    ? protocol::DecodeReplyStatus(reply->headers)
+                                                    : reply.status();
+                          if (instance != nullptr) options_.selector->Mark(instance->id, status);
+                          if (!status.ok() && Retry(call, status, attempt_deadline)) return;
+                          if (status.ok()) budget_.Succeeded();
+                          std::move(call->on_reply)(std::move(reply));
+                        });
+  }
+
+  // Schedules the next attempt if RetryPolicy allows one after `status`.
+  bool Retry(const std::shared_ptr<PendingCall>& call, const absl::Status& status,
+             absl::Time attempt_deadline) {
+    const RetryPolicy& policy = options_.retry;
+    bool attempt_timed_out = absl::IsDeadlineExceeded(status) && !IsRemoteError(status) &&
+                             attempt_deadline < call->deadline;
+    bool retryable = IsUnprocessed(status) || (call->method->idempotent &&
+                                               (absl::IsUnavailable(status) || attempt_timed_out));
+    if (!retryable || !budget_.FailedMayRetry() || call->attempts >= policy.max_attempts) {
+      return false;
+    }
+    double cap = absl::ToDoubleSeconds(policy.initial_backoff) *
+                 std::pow(policy.backoff_multiplier, call->attempts - 1);
+    cap = std::min(cap, absl::ToDoubleSeconds(policy.max_backoff));
+    absl::Duration backoff;
+    {
+      std::lock_guard lock(random_mu_);
+      backoff = absl::Seconds(absl::Uniform(random_, cap / 2, cap));
+    }
+    absl::Time when = absl::Now() + backoff;
+    if (when >= call->deadline) return false;
+    timers_.Schedule(when, [this, call] { Attempt(call); });
+    return true;
+  }
+
+  static absl::Status NoCodec() {
+    return absl::InvalidArgumentError("client content type has no codec");
+  }
+
   // An instance of the method's service that serves it and passes the filter.
   absl::StatusOr<std::shared_ptr<const Instance>> Select(const MethodInfo& method) const {
     SelectFilter filter = options_.filter;
@@ -151,25 +291,24 @@ class Client::Impl {
   }
 
   absl::Time Deadline(const ClientContext& context) const {
-    return context.deadline() != absl::InfiniteFuture() ? context.deadline()
-                                                        : absl::Now() + options_.default_timeout;
+    absl::Time own = context.deadline() != absl::InfiniteFuture()
+                         ? context.deadline()
+                         : absl::Now() + options_.default_timeout;
+    return std::min(own, internal::InheritedDeadline::Current());
   }
 
-  absl::StatusOr<WireMessage> Encode(ClientContext* context, const MethodInfo& method,
-                                     const google::protobuf::Message& request) const {
-    absl::StatusOr<WireMessage> message = RequestMessage(*context, method, Deadline(*context));
-    if (!message.ok()) return message;
-    if (absl::Status status = codec_->Encode(request, &message->data); !status.ok()) return status;
-    return message;
-  }
-
- public:
   // A message to `method` with the request headers of docs/PROTOCOL.md.
   absl::StatusOr<WireMessage> RequestMessage(const ClientContext& context, const MethodInfo& method,
                                              absl::Time deadline) const {
     if (codec_ == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("client content type '", options_.content_type, "' has no codec"));
+    }
+    if (size_t bytes = protocol::MetadataBytes(context.metadata());
+        bytes > options_.max_metadata_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat("request metadata of ", bytes,
+                                                       " bytes exceeds the client's limit of ",
+                                                       options_.max_metadata_bytes));
     }
     WireMessage message;
     message.subject = std::string(method.subject);
@@ -179,12 +318,13 @@ class Client::Impl {
     return message;
   }
 
-  const Codec* codec() const { return codec_; }
-
- private:
   std::shared_ptr<Transport> transport_;
   ClientOptions options_;
   const Codec* codec_;
+  RetryBudget budget_;
+  std::mutex random_mu_;
+  absl::BitGen random_;
+  internal::TimerQueue timers_;  // Retries wait here for their backoff.
   internal::InFlight in_flight_;
 };
 
@@ -195,11 +335,7 @@ Client::~Client() = default;
 
 absl::StatusOr<std::unique_ptr<Socket>> Client::OpenStream(ClientContext* context,
                                                            const MethodInfo& method) {
-  absl::StatusOr<WireMessage> open = impl_->RequestMessage(*context, method, context->deadline());
-  if (!open.ok()) return open.status();
-  StreamOptions options;
-  options.deadline = context->deadline();
-  return impl_->Dial(*std::move(open), method, options);
+  return impl_->Dial(context, method);
 }
 
 const Codec& Client::codec() const {
@@ -214,13 +350,19 @@ absl::Status Client::Call(ClientContext* context, const MethodInfo& method,
     internal::Notification done;
     absl::StatusOr<WireMessage> reply;
   };
-  auto outcome = std::make_shared<Outcome>();
-  impl_->Start(context, method, request, [outcome](absl::StatusOr<WireMessage> reply) {
-    outcome->reply = std::move(reply);
-    outcome->done.Notify();
-  });
-  outcome->done.WaitForNotification();
-  return FinishCall(std::move(outcome->reply), context, response);
+  InterceptorChain chain(&impl_->interceptors(), &method, context);
+  absl::Status status = chain.Start();
+  if (status.ok()) {
+    auto outcome = std::make_shared<Outcome>();
+    impl_->Start(context, method, request, [outcome](absl::StatusOr<WireMessage> reply) {
+      outcome->reply = std::move(reply);
+      outcome->done.Notify();
+    });
+    outcome->done.WaitForNotification();
+    status = FinishCall(std::move(outcome->reply), context, response);
+  }
+  chain.End(status);
+  return status;
 }
 
 void Client::AsyncCall(ClientContext* context, const MethodInfo& method,
@@ -228,18 +370,25 @@ void Client::AsyncCall(ClientContext* context, const MethodInfo& method,
                        google::protobuf::Message* response, CallCallback on_done) {
   impl_->in_flight().Start();
   Impl* impl = impl_.get();
-  impl_->Start(
-      context, method, request,
-      [impl, context, response,
-       on_done = std::move(on_done)](absl::StatusOr<WireMessage> reply) mutable {
-        // Decoding and the user's code run on the executor, never on
-        // a NATS delivery thread.
-        impl->callback_executor().Schedule([impl, context, response, on_done = std::move(on_done),
-                                            reply = std::move(reply)]() mutable {
-          std::move(on_done)(FinishCall(std::move(reply), context, response));
-          impl->in_flight().Finish();
-        });
-      });
+  auto chain = std::make_shared<InterceptorChain>(&impl_->interceptors(), &method, context);
+  // Decoding and the user's code run on the executor, never on a NATS
+  // delivery thread, nor on this one.
+  auto complete = [impl, context, response, chain,
+                   on_done = std::move(on_done)](absl::StatusOr<WireMessage> reply) mutable {
+    impl->callback_executor().Schedule([impl, context, response, chain,
+                                        on_done = std::move(on_done),
+                                        reply = std::move(reply)]() mutable {
+      absl::Status status = FinishCall(std::move(reply), context, response);
+      chain->End(status);
+      std::move(on_done)(status);
+      impl->in_flight().Finish();
+    });
+  };
+  if (absl::Status started = chain->Start(); !started.ok()) {
+    complete(started);
+    return;
+  }
+  impl_->Start(context, method, request, std::move(complete));
 }
 
 }  // namespace micro

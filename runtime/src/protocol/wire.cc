@@ -4,6 +4,8 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -43,6 +45,17 @@ void AppendBatchRecord(std::string_view message, std::string* body) {
   body->append(message);
 }
 
+std::optional<std::string_view> ReadBatchRecord(std::string_view* body) {
+  if (body->size() < kBatchRecordOverhead) return std::nullopt;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(body->data());
+  size_t size = (size_t{bytes[0]} << 24) | (size_t{bytes[1]} << 16) | (size_t{bytes[2]} << 8) |
+                size_t{bytes[3]};
+  if (size > body->size() - kBatchRecordOverhead) return std::nullopt;
+  std::string_view record = body->substr(kBatchRecordOverhead, size);
+  body->remove_prefix(kBatchRecordOverhead + size);
+  return record;
+}
+
 absl::Status SplitBatch(std::string_view body, uint64_t count, std::vector<std::string>* messages) {
   // Every record takes at least its length prefix: a larger count is a lie,
   // and checking it first bounds the reservation below.
@@ -52,21 +65,12 @@ absl::Status SplitBatch(std::string_view body, uint64_t count, std::vector<std::
   }
   messages->reserve(messages->size() + count);
   for (uint64_t i = 0; i < count; ++i) {
-    if (body.size() < kBatchRecordOverhead) {
+    std::optional<std::string_view> message = ReadBatchRecord(&body);
+    if (!message.has_value()) {
       return absl::DataLossError(
-          absl::StrCat("malformed data frame: it ends before message ", i + 1, " of ", count));
+          absl::StrCat("malformed data frame: message ", i + 1, " of ", count, " is truncated"));
     }
-    const auto* bytes = reinterpret_cast<const unsigned char*>(body.data());
-    size_t size = (size_t{bytes[0]} << 24) | (size_t{bytes[1]} << 16) | (size_t{bytes[2]} << 8) |
-                  size_t{bytes[3]};
-    body.remove_prefix(kBatchRecordOverhead);
-    if (size > body.size()) {
-      return absl::DataLossError(absl::StrCat("malformed data frame: message ", i + 1, " of ",
-                                              count, " claims ", size, " bytes, ", body.size(),
-                                              " remain"));
-    }
-    messages->emplace_back(body.substr(0, size));
-    body.remove_prefix(size);
+    messages->emplace_back(*message);
   }
   if (!body.empty()) {
     return absl::DataLossError(absl::StrCat("malformed data frame: ", body.size(),
@@ -103,22 +107,9 @@ absl::StatusOr<RequestHeaders> DecodeRequestHeaders(const Headers& headers, absl
   return request;
 }
 
-absl::Status EncodeReplyHeaders(const absl::Status& status, std::string_view content_type,
-                                const Metadata& metadata, Headers* headers) {
-  if (absl::Status bad = AddMetadata(metadata, headers); !bad.ok()) {
-    return absl::InternalError(
-        absl::StrCat("handler set invalid response metadata: ", bad.message()));
-  }
-  if (!content_type.empty()) headers->emplace(kContentTypeHeader, content_type);
-  if (!status.ok()) {
-    headers->emplace(kStatusHeader, absl::StrCat(static_cast<int>(status.code())));
-    headers->emplace(kServiceErrorCodeHeader, absl::StrCat(HttpCodeFromStatus(status.code())));
-    headers->emplace(kServiceErrorHeader, SanitizeHeaderValue(FromAbsl(status.message())));
-  }
-  return absl::OkStatus();
-}
+namespace {
 
-absl::Status DecodeReplyStatus(const Headers& headers) {
+absl::Status DecodeReplyCodeAndMessage(const Headers& headers) {
   std::string message(HeaderValue(headers, kServiceErrorHeader));
   if (auto it = headers.find(kStatusHeader); it != headers.end()) {
     int code = 0;
@@ -134,6 +125,71 @@ absl::Status DecodeReplyStatus(const Headers& headers) {
     return absl::Status(StatusFromHttpCode(http_code), message);
   }
   return absl::OkStatus();
+}
+
+bool IsMarker(absl::string_view type_url) {
+  return type_url == kRemoteMarker || type_url == kUnprocessedMarker;
+}
+
+// Micro-Status-Details: base64 of batch records, type URL then value.
+std::string EncodeDetails(const absl::Status& status) {
+  std::string records;
+  status.ForEachPayload([&](absl::string_view type_url, const absl::Cord& value) {
+    if (IsMarker(type_url)) return;
+    AppendBatchRecord(FromAbsl(type_url), &records);
+    AppendBatchRecord(std::string(value), &records);
+  });
+  return records.empty() ? std::string() : absl::Base64Escape(records);
+}
+
+// Malformed details are dropped: the code and message still hold.
+void DecodeDetails(std::string_view encoded, absl::Status* status) {
+  std::string decoded;
+  if (encoded.empty() || !absl::Base64Unescape(ToAbsl(encoded), &decoded)) return;
+  std::string_view records = decoded;
+  while (!records.empty()) {
+    std::optional<std::string_view> type_url = ReadBatchRecord(&records);
+    std::optional<std::string_view> value =
+        type_url.has_value() ? ReadBatchRecord(&records) : std::nullopt;
+    if (!value.has_value()) return;
+    if (!IsMarker(ToAbsl(*type_url))) {
+      status->SetPayload(ToAbsl(*type_url), absl::Cord(ToAbsl(*value)));
+    }
+  }
+}
+
+}  // namespace
+
+absl::Status EncodeReplyHeaders(const absl::Status& status, std::string_view content_type,
+                                const Metadata& metadata, Headers* headers) {
+  if (absl::Status bad = AddMetadata(metadata, headers); !bad.ok()) {
+    return absl::InternalError(
+        absl::StrCat("handler set invalid response metadata: ", bad.message()));
+  }
+  if (!content_type.empty()) headers->emplace(kContentTypeHeader, content_type);
+  if (!status.ok()) {
+    headers->emplace(kStatusHeader, absl::StrCat(static_cast<int>(status.code())));
+    headers->emplace(kServiceErrorCodeHeader, absl::StrCat(HttpCodeFromStatus(status.code())));
+    headers->emplace(kServiceErrorHeader, SanitizeHeaderValue(FromAbsl(status.message())));
+    if (std::string details = EncodeDetails(status);
+        !details.empty() && details.size() <= kMaxStatusDetailsBytes) {
+      headers->emplace(kStatusDetailsHeader, std::move(details));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecodeReplyStatus(const Headers& headers) {
+  absl::Status status = DecodeReplyCodeAndMessage(headers);
+  if (status.ok()) return status;
+  DecodeDetails(HeaderValue(headers, kStatusDetailsHeader), &status);
+  status.SetPayload(kRemoteMarker, absl::Cord());
+  if (HeaderValue(headers, kUnprocessedHeader) == "true") MarkUnprocessed(&status);
+  return status;
+}
+
+void MarkUnprocessed(absl::Status* status) {
+  if (!status->ok()) status->SetPayload(kUnprocessedMarker, absl::Cord());
 }
 
 FrameKind ParseFrameKind(const Headers& headers) {
@@ -187,6 +243,12 @@ bool IsReservedKey(std::string_view key) {
 std::string_view HeaderValue(const Headers& headers, std::string_view key) {
   auto it = headers.find(std::string(key));
   return it == headers.end() ? std::string_view() : std::string_view(it->second);
+}
+
+size_t MetadataBytes(const Metadata& metadata) {
+  size_t bytes = 0;
+  for (const auto& [key, value] : metadata) bytes += key.size() + value.size();
+  return bytes;
 }
 
 Metadata ExtractMetadata(const Headers& headers) {

@@ -25,6 +25,17 @@ inline constexpr char kStatusHeader[] = "Micro-Status";
 // The ADR-32 (NATS services API) error headers, so plain NATS tools see errors.
 inline constexpr char kServiceErrorHeader[] = "Nats-Service-Error";
 inline constexpr char kServiceErrorCodeHeader[] = "Nats-Service-Error-Code";
+// On an error reply: the server refused the call before any handler saw it.
+inline constexpr char kUnprocessedHeader[] = "Micro-Unprocessed";
+// On an error reply: the status's payloads (docs/PROTOCOL.md, "Status codes").
+inline constexpr char kStatusDetailsHeader[] = "Micro-Status-Details";
+inline constexpr size_t kMaxStatusDetailsBytes = 8192;
+
+// absl::Status payload keys micro/errors.h reads; never sent as details.
+inline constexpr char kRemoteMarker[] = "type.micro.dev/micro.Remote";
+inline constexpr char kUnprocessedMarker[] = "type.micro.dev/micro.Unprocessed";
+// Marks a non-OK status as provably never handed to a handler.
+void MarkUnprocessed(absl::Status* status);
 
 // Stream frames (docs/PROTOCOL.md, "Streams").
 inline constexpr char kFrameHeader[] = "Micro-Frame";
@@ -51,6 +62,8 @@ std::optional<uint64_t> UintHeader(const Headers& headers, std::string_view key)
 // length as 4 big-endian bytes, then the message.
 inline constexpr size_t kBatchRecordOverhead = 4;
 void AppendBatchRecord(std::string_view message, std::string* body);
+// Takes the first record off `body`; nullopt if it is truncated.
+std::optional<std::string_view> ReadBatchRecord(std::string_view* body);
 // Splits such a body into exactly `count` messages appended to `*messages`.
 // DATA_LOSS, naming the problem, if the body does not hold exactly that.
 absl::Status SplitBatch(std::string_view body, uint64_t count, std::vector<std::string>* messages);
@@ -75,12 +88,15 @@ struct RequestHeaders {
 absl::StatusOr<RequestHeaders> DecodeRequestHeaders(const Headers& headers, absl::Time now);
 
 // Adds the reply headers: `content_type` (unless empty), the status (nothing
-// for OK) and `metadata`. INTERNAL, naming the entry, if `metadata` is invalid.
+// for OK; its payloads as details when they fit kMaxStatusDetailsBytes) and
+// `metadata`. INTERNAL, naming the entry, if `metadata` is invalid.
 absl::Status EncodeReplyHeaders(const absl::Status& status, std::string_view content_type,
                                 const Metadata& metadata, Headers* headers);
 
 // The status a reply carries: `Micro-Status`, else an ADR-32 error code
-// mapped from HTTP, else OK.
+// mapped from HTTP, else OK. A non-OK one is marked remote, carries the
+// details of `Micro-Status-Details` as payloads, and is marked unprocessed
+// if `Micro-Unprocessed` says so.
 absl::Status DecodeReplyStatus(const Headers& headers);
 
 // True for header keys the protocol owns (`Content-Type`, `Micro-*`, `Nats-*`,
@@ -89,6 +105,9 @@ bool IsReservedKey(std::string_view key);
 
 // The value of the first header named `key`, or empty.
 std::string_view HeaderValue(const Headers& headers, std::string_view key);
+
+// The bytes of `metadata`'s keys and values together.
+size_t MetadataBytes(const Metadata& metadata);
 
 // The user metadata among `headers`: every header that is not reserved by
 // the protocol, with its key lower-cased.

@@ -15,11 +15,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "micro/codec.h"
+#include "micro/interceptor.h"
 #include "micro/registry.h"
 #include "micro/stream.h"
 #include "protocol/wire.h"
 #include "registry/discovery.h"
-#include "util/in_flight.h"
+#include "server/call_scheduler.h"
+#include "util/inherited_deadline.h"
+#include "util/interceptor_chain.h"
 #include "util/strings.h"
 #include "util/threads.h"
 
@@ -126,6 +129,10 @@ class Server::Impl {
       options_.executor = NewThreadPoolExecutor(
           options_.num_threads > 0 ? options_.num_threads : internal::DefaultThreadCount());
     }
+    scheduler_ = std::make_unique<internal::CallScheduler>(
+        options_.executor,
+        internal::CallScheduler::Limits{options_.max_concurrent_calls,
+                                        options_.max_concurrent_handlers_per_endpoint});
   }
 
   absl::Status RegisterService(Service* service) {
@@ -195,7 +202,7 @@ class Server::Impl {
     // Draining delivers every call already sent to us into Accept; then
     // the queued and running handlers finish and reply.
     subscriptions.clear();
-    in_flight_.WaitUntilIdle();
+    scheduler_->WaitUntilIdle();
   }
 
   const std::string& id() const { return id_; }
@@ -262,34 +269,44 @@ class Server::Impl {
     if (endpoint != nullptr) endpoint->counter->Record(status, absl::Now() - started);
   }
 
-  // On a NATS delivery thread: only queue the work. A stream is accepted at
-  // once, so the client can start sending and both ends watch each other
-  // while the call waits for a handler thread.
+  // On a NATS delivery thread: only queue the work, or refuse it when the
+  // server has max_concurrent_calls already. A stream is accepted at once,
+  // so the client can start sending and both ends watch each other while
+  // the call waits for a handler thread.
   void Accept(WireMessage message) {
+    const Endpoint* endpoint = FindEndpoint(message.subject);
     if (protocol::ParseFrameKind(message.headers) == protocol::FrameKind::kOpen) {
-      AcceptStream(std::move(message));
+      AcceptStream(std::move(message), endpoint);
       return;
     }
-    in_flight_.Start();
-    options_.executor->Schedule([this, message = std::move(message)]() mutable {
-      Handle(message);
-      in_flight_.Finish();
-    });
+    auto work = std::make_shared<WireMessage>(std::move(message));
+    if (!scheduler_->TrySchedule(endpoint, [this, work, endpoint] { Handle(*work, endpoint); })) {
+      Outcome outcome;
+      outcome.status = Overloaded();
+      outcome.unprocessed = true;
+      RecordAndReply(*work, endpoint, absl::Now(), std::move(outcome));
+    }
   }
 
-  void AcceptStream(WireMessage open) {
+  void AcceptStream(WireMessage open, const Endpoint* endpoint) {
     absl::StatusOr<protocol::RequestHeaders> headers =
         protocol::DecodeRequestHeaders(open.headers, absl::Now());
     StreamOptions options;
     if (headers.ok()) options.deadline = headers->deadline;
     absl::StatusOr<std::unique_ptr<Socket>> socket = transport_->Accept(open, options);
     if (!socket.ok()) return;  // No reply subject or window: nobody to answer.
-    in_flight_.Start();
-    options_.executor->Schedule(
-        [this, open = std::move(open), socket = std::shared_ptr<Socket>(*std::move(socket))] {
-          ServeStream(open, *socket);
-          in_flight_.Finish();
-        });
+    auto shared = std::shared_ptr<Socket>(*std::move(socket));
+    auto work = std::make_shared<WireMessage>(std::move(open));
+    if (!scheduler_->TrySchedule(
+            endpoint, [this, work, shared, endpoint] { ServeStream(*work, endpoint, *shared); })) {
+      Record(endpoint, Overloaded(), absl::Now());
+      shared->End(Overloaded(), {}).IgnoreError();
+    }
+  }
+
+  absl::Status Overloaded() const {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "server overloaded: ", options_.max_concurrent_calls, " calls in progress; retry later"));
   }
 
   // A call's decoded headers, codec and endpoint.
@@ -324,12 +341,17 @@ class Server::Impl {
     if (headers->deadline <= now) {
       return absl::DeadlineExceededError("deadline passed before the handler started");
     }
+    if (size_t bytes = protocol::MetadataBytes(headers->metadata);
+        bytes > options_.max_metadata_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat("request metadata of ", bytes,
+                                                       " bytes exceeds the server's limit of ",
+                                                       options_.max_metadata_bytes));
+    }
     return ResolvedCall{*std::move(headers), codec, &endpoint};
   }
 
-  void ServeStream(const WireMessage& open, Socket& socket) {
+  void ServeStream(const WireMessage& open, const Endpoint* endpoint, Socket& socket) {
     absl::Time started = absl::Now();
-    const Endpoint* endpoint = FindEndpoint(open.subject);
     absl::StatusOr<ResolvedCall> call = Resolve(open, endpoint, started, /*stream=*/true);
     if (!call.ok()) {
       Record(endpoint, call.status(), started);
@@ -338,26 +360,60 @@ class Server::Impl {
     }
     ServerContext context(open.subject, call->headers.deadline, std::move(call->headers.metadata));
     MessageStream stream(&socket, call->codec, absl::StatusCode::kInvalidArgument);
-    absl::Status status =
-        Guarded(context, [&] { return call->endpoint->stream(&context, &stream); });
+    absl::Status status = RunIntercepted(*call->endpoint, &context, [&] {
+      return Guarded(context, [&] { return call->endpoint->stream(&context, &stream); });
+    });
     Record(endpoint, status, started);
     // Fails harmlessly if the stream already ended (cancelled, peer gone).
-    socket.End(status, context.response_metadata()).IgnoreError();
+    if (absl::Status bad = CheckResponseMetadata(context.response_metadata()); !bad.ok()) {
+      socket.End(bad, {}).IgnoreError();
+    } else {
+      socket.End(status, context.response_metadata()).IgnoreError();
+    }
+  }
+
+  absl::Status CheckResponseMetadata(const Metadata& metadata) const {
+    size_t bytes = protocol::MetadataBytes(metadata);
+    if (bytes <= options_.max_metadata_bytes) return absl::OkStatus();
+    return absl::ResourceExhaustedError(absl::StrCat("handler set response metadata of ", bytes,
+                                                     " bytes, over the server's limit of ",
+                                                     options_.max_metadata_bytes));
+  }
+
+  // Runs `handler` between the interceptors' OnStart and OnEnd.
+  template <typename Handler>
+  absl::Status RunIntercepted(const EndpointDefinition& endpoint, ServerContext* context,
+                              Handler handler) {
+    internal::InterceptorChain<ServerInterceptor, ServerContext> chain(&options_.interceptors,
+                                                                       endpoint.method, context);
+    absl::Status status = chain.Start();
+    if (status.ok()) {
+      internal::InheritedDeadline inherited(context->deadline());
+      status = handler();
+    }
+    chain.End(status);
+    return status;
   }
 
   // What serving one call produced, for the reply.
   struct Outcome {
     absl::Status status;
+    // The call never reached a handler: the caller may safely retry it.
+    bool unprocessed = false;
     const Codec* codec = &ProtobufCodec();   // The request's, once known.
     std::unique_ptr<ServerContext> context;  // Set once the handler is about to run.
     std::unique_ptr<google::protobuf::Message> response;
   };
 
-  void Handle(const WireMessage& message) {
+  void Handle(const WireMessage& message, const Endpoint* endpoint) {
     absl::Time started = absl::Now();
-    const Endpoint* endpoint = FindEndpoint(message.subject);
     Outcome outcome;
     outcome.status = Serve(message, endpoint, &outcome);
+    RecordAndReply(message, endpoint, started, std::move(outcome));
+  }
+
+  void RecordAndReply(const WireMessage& message, const Endpoint* endpoint, absl::Time started,
+                      Outcome outcome) {
     // A publish without reply: nobody to answer.
     absl::Status sent =
         message.reply.empty() ? outcome.status : Reply(message.reply, std::move(outcome));
@@ -382,7 +438,9 @@ class Server::Impl {
     outcome->response.reset(endpoint.response_prototype->New());
     ServerContext* context = outcome->context.get();
     google::protobuf::Message* response = outcome->response.get();
-    return Guarded(*context, [&] { return endpoint.unary(context, *request, response); });
+    return RunIntercepted(endpoint, context, [&] {
+      return Guarded(*context, [&] { return endpoint.unary(context, *request, response); });
+    });
   }
 
   // Sends the reply; returns the status it carried to the caller.
@@ -396,14 +454,17 @@ class Server::Impl {
     const Metadata no_metadata;
     const Metadata& metadata =
         outcome.context != nullptr ? outcome.context->response_metadata() : no_metadata;
-    if (absl::Status bad =
-            protocol::EncodeReplyHeaders(status, codec.ContentType(), metadata, &reply.headers);
-        !bad.ok()) {
+    absl::Status bad = CheckResponseMetadata(metadata);
+    if (bad.ok()) {
+      bad = protocol::EncodeReplyHeaders(status, codec.ContentType(), metadata, &reply.headers);
+    }
+    if (!bad.ok()) {
       reply.headers.clear();
       reply.data.clear();
       protocol::EncodeReplyHeaders(bad, codec.ContentType(), no_metadata, &reply.headers)
           .IgnoreError();
     }
+    if (outcome.unprocessed) reply.headers.emplace(protocol::kUnprocessedHeader, "true");
     absl::Status sent = transport_->Publish(reply);
     if (sent.code() == absl::StatusCode::kResourceExhausted) {
       // The reply is too large for NATS: tell the caller instead of going silent.
@@ -420,7 +481,7 @@ class Server::Impl {
   ServerOptions options_;
   const std::string id_;
   const std::string instance_prefix_;  // `$MICRO.INSTANCE.<id>.`
-  internal::InFlight in_flight_;
+  std::unique_ptr<internal::CallScheduler> scheduler_;
 
   // Guards state_, services_, endpoint_order_, registration_, registry_ and
   // subscriptions_.

@@ -283,8 +283,19 @@ class NatsTransport final : public Transport, private internal::StreamHost {
         timers_->Cancel(timer);  // Completed while we scheduled.
       }
     }
-    absl::Status sent = PublishTo(request, Address(token));
-    if (!sent.ok()) Complete(token, std::move(sent));
+    absl::Status sent = CheckConnected();
+    if (sent.ok()) sent = PublishTo(request, Address(token));
+    if (!sent.ok()) {
+      protocol::MarkUnprocessed(&sent);  // Nothing went out.
+      Complete(token, std::move(sent));
+    }
+  }
+
+  // While nats.c reconnects it would buffer a publish and send it later;
+  // calls fail fast instead (docs/PROTOCOL.md, "Connection loss").
+  absl::Status CheckConnected() const {
+    if (natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED) return absl::OkStatus();
+    return absl::UnavailableError("not connected to NATS (reconnecting or closed)");
   }
 
   absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(const std::string& subject,
@@ -327,7 +338,10 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     frame.headers.emplace(protocol::kFrameHeader,
                           protocol::FrameKindName(protocol::FrameKind::kOpen));
     AddWindowAndHeartbeat(options, &frame.headers);
-    if (absl::Status sent = PublishTo(frame, Address(id)); !sent.ok()) {
+    absl::Status sent = CheckConnected();
+    if (sent.ok()) sent = PublishTo(frame, Address(id));
+    if (!sent.ok()) {
+      protocol::MarkUnprocessed(&sent);
       core->Fail(sent);
     }
     return std::unique_ptr<Socket>(new NatsSocket(std::move(core)));
@@ -450,16 +464,16 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     }
     if (stream != nullptr) {
       if (IsNoResponders(message)) {
-        stream->Fail(absl::UnavailableError("no service is listening on the method's subject"));
+        stream->Fail(NoResponders("the method's subject"));
       } else {
         stream->OnFrame(kind, std::move(message));
       }
       return;
     }
     if (kind == protocol::FrameKind::kNone) {
-      Complete(token, IsNoResponders(message) ? absl::StatusOr<WireMessage>(absl::UnavailableError(
-                                                    "no service is listening on the subject"))
-                                              : absl::StatusOr<WireMessage>(std::move(message)));
+      Complete(token, IsNoResponders(message)
+                          ? absl::StatusOr<WireMessage>(NoResponders("the subject"))
+                          : absl::StatusOr<WireMessage>(std::move(message)));
       return;
     }
     if (kind == protocol::FrameKind::kData || kind == protocol::FrameKind::kClose ||
@@ -480,6 +494,13 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     cancel.headers.emplace(protocol::kFrameHeader,
                            protocol::FrameKindName(protocol::FrameKind::kCancel));
     Publish(cancel).IgnoreError();
+  }
+
+  static absl::Status NoResponders(std::string_view what) {
+    absl::Status status =
+        absl::UnavailableError(absl::StrCat("no service is listening on ", internal::ToAbsl(what)));
+    protocol::MarkUnprocessed(&status);
+    return status;
   }
 
   // nats-server answers a request nobody subscribes to with status 503;
