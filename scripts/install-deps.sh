@@ -10,6 +10,7 @@ packages=(
   libabsl-dev nlohmann-json3-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   openssl
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -2,8 +2,10 @@
 # Every test: installs what is missing, builds, runs the main job's end-to-end
 # example run, then the whole ctest suite (each test starts and stops its own
 # loopback nats-server) in a normal build, under AddressSanitizer +
-# UndefinedBehaviorSanitizer, and under ThreadSanitizer.
-# MICRO_SKIP_SANITIZERS=1 runs the normal build only.
+# UndefinedBehaviorSanitizer, and under ThreadSanitizer, then every libFuzzer
+# fuzzer for ${MICRO_FUZZ_SECONDS:-15} seconds (scripts/fuzz.sh).
+# MICRO_SKIP_SANITIZERS=1 runs the normal build only; MICRO_SKIP_FUZZ=1 skips
+# the fuzzers.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${BUILD_DIR:-$root/build}"
@@ -27,4 +29,8 @@ if [ "${MICRO_SKIP_SANITIZERS:-0}" != 1 ]; then
   run_suite "$build_dir-asan" -DMICRO_SANITIZE=address,undefined -DMICRO_BUILD_BENCH=OFF
   run_suite "$build_dir-tsan" -DMICRO_SANITIZE=thread -DMICRO_BUILD_BENCH=OFF \
     -DMICRO_BUILD_EXAMPLES=OFF
+fi
+
+if [ "${MICRO_SKIP_SANITIZERS:-0}" != 1 ] && [ "${MICRO_SKIP_FUZZ:-0}" != 1 ]; then
+  FUZZ_BUILD_DIR="$build_dir-fuzz" "$root/scripts/fuzz.sh" "${MICRO_FUZZ_SECONDS:-15}"
 fi

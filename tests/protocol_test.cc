@@ -126,6 +126,19 @@ TEST(ReplyHeaders, UnprocessedHeaderMarksTheStatus) {
   EXPECT_FALSE(IsUnprocessed(DecodeReplyStatus(headers)));
 }
 
+// Found by tests/fuzz/status_fuzzer.cc (corpus/status/long_utf8_message):
+// the cut at 4096 bytes split a two-byte character.
+TEST(ReplyHeaders, LongMessagesAreCutBetweenCharacters) {
+  std::string message = "a";
+  for (int i = 0; i < 3000; ++i) message += "\xC3\xA9";  // é, 2 bytes each.
+  Headers headers;
+  ASSERT_TRUE(EncodeReplyHeaders(absl::InternalError(message), "", {}, &headers).ok());
+  std::string_view wire = HeaderValue(headers, "Nats-Service-Error");
+  EXPECT_EQ(wire.size(), kMaxStatusMessageBytes - 1);  // 4095 = "a" + 2047 whole characters.
+  EXPECT_EQ(wire, std::string_view(message).substr(0, wire.size()));
+  EXPECT_EQ(wire.back(), '\xA9');
+}
+
 TEST(ReplyHeaders, PlainAdr32ErrorMapsFromHttpCode) {
   Headers headers{{"Nats-Service-Error-Code", "404"}, {"Nats-Service-Error", "no such thing"}};
   EXPECT_TRUE(testing::IsRemote(DecodeReplyStatus(headers), absl::NotFoundError("no such thing")));

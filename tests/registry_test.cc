@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "micro/micro.h"
 #include "micro/testing/echo.micro.h"
@@ -500,41 +499,18 @@ TEST_F(RegistryTest, InstanceSubjectReachesThatInstanceOnly) {
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::vector<int> cluster_ports;
-    for (int i = 0; i < 3; ++i) {
-      cluster_ports.push_back(testing::PickFreePort());
-      monitor_ports_.push_back(testing::PickFreePort());
-    }
-    for (int i = 0; i < 3; ++i) {
-      std::vector<std::string> routes;
-      for (int j = 0; j < 3; ++j) {
-        if (j != i) routes.push_back(absl::StrCat("nats://127.0.0.1:", cluster_ports[j]));
-      }
-      auto node =
-          NatsServer::Start({"--cluster", absl::StrCat("nats://127.0.0.1:", cluster_ports[i]),
-                             "--routes", absl::StrJoin(routes, ","), "--cluster_name", "test", "-m",
-                             absl::StrCat(monitor_ports_[i])});
-      ASSERT_TRUE(node.ok()) << node.status();
-      nodes_.push_back(*std::move(node));
-    }
-    // Routes come up after the nodes accept clients.
-    for (int port : monitor_ports_) {
-      bool routed = false;
-      for (int i = 0; i < 200 && !routed; ++i) {
-        absl::StatusOr<std::string> routez = testing::HttpGet(port, "/routez");
-        routed = routez.ok() && routez->find("\"num_routes\": 2") != std::string::npos;
-        if (!routed) absl::SleepFor(absl::Milliseconds(50));
-      }
-      ASSERT_TRUE(routed) << "node with monitor port " << port << " has no 2 routes";
-    }
+    auto cluster = testing::NatsCluster::Start(3);
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = *std::move(cluster);
   }
 
-  std::vector<int> monitor_ports_;
-  std::vector<std::unique_ptr<NatsServer>> nodes_;
+  NatsServer& node(int i) { return cluster_->node(i); }
+
+  std::unique_ptr<testing::NatsCluster> cluster_;
 };
 
 TEST_F(ClusterTest, ServiceOnOneNodeIsDiscoveredAndCalledFromAnother) {
-  auto client_transport = testing::ConnectTo(nodes_[2]->url());
+  auto client_transport = testing::ConnectTo(node(2).url());
   ASSERT_TRUE(client_transport.ok()) << client_transport.status();
   auto registry = NewNatsRegistry(*client_transport);
   ASSERT_TRUE(registry.ok());
@@ -544,7 +520,7 @@ TEST_F(ClusterTest, ServiceOnOneNodeIsDiscoveredAndCalledFromAnother) {
 
   ServerOptions options;
   options.name = "clustered";
-  auto instance = EchoInstance::Start(nodes_[0]->url(), options, kHeartbeat);
+  auto instance = EchoInstance::Start(node(0).url(), options, kHeartbeat);
   ASSERT_TRUE(instance.ok()) << instance.status();
 
   std::optional<WatchEvent> created = events.Next();
@@ -571,7 +547,7 @@ TEST_F(ClusterTest, ServiceOnOneNodeIsDiscoveredAndCalledFromAnother) {
     EXPECT_EQ(context.response_metadata().find(testing::kServedBy)->second, (*instance)->id());
   }
   // NATS balancing (no selector) works across the routes too.
-  auto plain_transport = testing::ConnectTo(nodes_[1]->url());
+  auto plain_transport = testing::ConnectTo(node(1).url());
   ASSERT_TRUE(plain_transport.ok());
   auto plain = Echo::NewStub(std::make_shared<Client>(*plain_transport));
   ClientContext context;

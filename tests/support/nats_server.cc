@@ -14,9 +14,12 @@
 #include <cstring>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "support/process.h"
 
 namespace micro::testing {
 namespace {
@@ -81,11 +84,12 @@ int PickFreePort() {
 }
 
 absl::StatusOr<std::unique_ptr<NatsServer>> NatsServer::Start(
-    const std::vector<std::string>& extra_args) {
+    const std::vector<std::string>& extra_args, int given_port) {
   std::string last_error = "no attempt made";
   for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
-    int port = PickFreePort();
+    int port = given_port > 0 ? given_port : PickFreePort();
     if (port <= 0) return absl::UnavailableError("no free loopback port");
+    if (given_port > 0 && attempt > 0) absl::SleepFor(absl::Seconds(1));  // Still taken?
     std::vector<std::string> args = {ServerBinary(), "-a", "127.0.0.1", "-p", absl::StrCat(port)};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     pid_t pid = Launch(args);
@@ -113,22 +117,24 @@ absl::Status NatsServer::WaitUntilReady() {
   return absl::UnavailableError("nats-server did not accept connections within 10 s");
 }
 
-absl::Status NatsServer::Restart() {
-  Kill();
-  pid_ = Launch(args_);
-  if (pid_ < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
-  return WaitUntilReady();
-}
-
 NatsServer::~NatsServer() { Stop(); }
 
 void NatsServer::Stop() { Signal(SIGTERM, 5000); }
 
 void NatsServer::Kill() { Signal(SIGKILL, 5000); }
 
+void NatsServer::Pause() {
+  if (pid_ > 0) kill(pid_, SIGSTOP);
+}
+
+void NatsServer::Resume() {
+  if (pid_ > 0) kill(pid_, SIGCONT);
+}
+
 void NatsServer::Signal(int signal, int wait_ms) {
   if (pid_ <= 0) return;
   kill(pid_, signal);
+  kill(pid_, SIGCONT);  // A paused server acts on SIGTERM only once resumed.
   for (int waited = 0; waited < wait_ms; waited += 10) {
     if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
       pid_ = -1;
@@ -142,5 +148,48 @@ void NatsServer::Signal(int signal, int wait_ms) {
 }
 
 std::string NatsServer::url() const { return absl::StrCat("nats://127.0.0.1:", port_); }
+
+absl::StatusOr<std::unique_ptr<NatsCluster>> NatsCluster::Start(int size) {
+  std::vector<int> cluster_ports;
+  std::vector<int> monitor_ports;
+  for (int i = 0; i < size; ++i) {
+    cluster_ports.push_back(PickFreePort());
+    monitor_ports.push_back(PickFreePort());
+  }
+  std::unique_ptr<NatsCluster> cluster(new NatsCluster);
+  for (int i = 0; i < size; ++i) {
+    std::vector<std::string> routes;
+    for (int j = 0; j < size; ++j) {
+      if (j != i) routes.push_back(absl::StrCat("nats-route://127.0.0.1:", cluster_ports[j]));
+    }
+    absl::StatusOr<std::unique_ptr<NatsServer>> node =
+        NatsServer::Start({"--cluster_name", "micro-test", "--cluster",
+                           absl::StrCat("nats://127.0.0.1:", cluster_ports[i]), "--routes",
+                           absl::StrJoin(routes, ","), "-m", absl::StrCat(monitor_ports[i])});
+    if (!node.ok()) return node.status();
+    cluster->nodes_.push_back(*std::move(node));
+  }
+  absl::Time give_up = absl::Now() + kReadyTimeout;
+  for (int i = 0; i < size; ++i) {
+    while (true) {
+      absl::StatusOr<std::string> routez = HttpGet(monitor_ports[i], "/routez");
+      if (routez.ok() && absl::StrContains(*routez, absl::StrCat("\"num_routes\": ", size - 1))) {
+        break;
+      }
+      if (absl::Now() > give_up) {
+        return absl::DeadlineExceededError(
+            absl::StrCat("cluster node ", i, " has no route to every other node within 10 s"));
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  }
+  return cluster;
+}
+
+std::string NatsCluster::urls() const {
+  std::vector<std::string> urls;
+  for (const auto& node : nodes_) urls.push_back(node->url());
+  return absl::StrJoin(urls, ",");
+}
 
 }  // namespace micro::testing

@@ -16,11 +16,13 @@ namespace micro::testing {
 
 class NatsServer {
  public:
-  // Launches `nats-server -a 127.0.0.1 -p <free port> <extra_args>` and waits
-  // (at most 10 s) until it accepts connections. The binary is $NATS_SERVER,
-  // else /usr/sbin/nats-server, else `nats-server` on PATH.
+  // Launches `nats-server -a 127.0.0.1 -p <port> <extra_args>` and waits
+  // (at most 10 s) until it accepts connections. Port 0 picks a free one; a
+  // given port (to restart a server where its clients reconnect) is retried
+  // while it is still taken. The binary is $NATS_SERVER, else
+  // /usr/sbin/nats-server, else `nats-server` on PATH.
   static absl::StatusOr<std::unique_ptr<NatsServer>> Start(
-      const std::vector<std::string>& extra_args = {});
+      const std::vector<std::string>& extra_args = {}, int port = 0);
 
   ~NatsServer();  // Stop().
   NatsServer(const NatsServer&) = delete;
@@ -30,10 +32,10 @@ class NatsServer {
   void Stop();
   // SIGKILL at once; reaps the process.
   void Kill();
-  // Kills the server if it runs, then starts it again on the same port with
-  // the same arguments, as a crashed server's supervisor would; waits (at
-  // most 10 s) until it accepts connections.
-  absl::Status Restart();
+  // SIGSTOP: the server keeps its connections open but does nothing, as if
+  // hung. Resume (SIGCONT) lets it go on; Stop and Kill resume it first.
+  void Pause();
+  void Resume();
 
   std::string url() const;  // nats://127.0.0.1:<port>
   int port() const { return port_; }
@@ -50,6 +52,24 @@ class NatsServer {
   pid_t pid_;
   int port_;
   std::vector<std::string> args_;
+};
+
+// Nodes of one nats-server cluster, routed to each other on loopback.
+class NatsCluster {
+ public:
+  // Starts `size` nodes, each with a client port, a cluster port and a
+  // monitoring port, and waits (at most 10 s) until every node has a route to
+  // every other.
+  static absl::StatusOr<std::unique_ptr<NatsCluster>> Start(int size);
+
+  NatsServer& node(int i) { return *nodes_[i]; }
+  int size() const { return static_cast<int>(nodes_.size()); }
+  // Every node's URL, comma-separated.
+  std::string urls() const;
+
+ private:
+  NatsCluster() = default;
+  std::vector<std::unique_ptr<NatsServer>> nodes_;
 };
 
 // A TCP port on 127.0.0.1 that nothing listens on right now.

@@ -12,10 +12,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace micro::testing {
 namespace {
@@ -113,6 +116,21 @@ absl::StatusOr<int> SubscriptionCount(int monitor_port) {
     return absl::InternalError("bad num_subscriptions");
   }
   return count;
+}
+
+int64_t PeakResidentKib(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    int64_t kib = 0;
+    if (line.rfind("VmHWM:", 0) == 0 &&
+        absl::SimpleAtoi(
+            absl::StripAsciiWhitespace(absl::StripSuffix(absl::string_view(line).substr(6), "kB")),
+            &kib)) {
+      return kib;
+    }
+  }
+  return -1;
 }
 
 int ThreadCount() {

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,9 @@ absl::StatusOr<int> SubscriptionCount(int monitor_port);
 
 // The number of threads of this process.
 int ThreadCount();
+
+// The peak resident memory of process `pid` (VmHWM), in KiB; -1 if it is gone.
+int64_t PeakResidentKib(pid_t pid);
 
 }  // namespace micro::testing
 

@@ -1,5 +1,6 @@
 #include "protocol/wire.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -18,8 +19,14 @@ using internal::ToAbsl;
 namespace {
 
 // Header values cannot hold line breaks; anything else printable survives.
+// A long message is cut before the character that would cross the limit, so
+// that UTF-8 stays UTF-8 (the fuzzer found the cut splitting characters).
 std::string SanitizeHeaderValue(std::string_view text) {
-  std::string out(text.substr(0, kMaxStatusMessageBytes));
+  size_t cut = std::min(text.size(), kMaxStatusMessageBytes);
+  auto continues = [&](size_t i) { return (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80; };
+  // A UTF-8 character has at most 3 continuation bytes.
+  for (int back = 0; back < 3 && cut < text.size() && cut > 0 && continues(cut); ++back) --cut;
+  std::string out(text.substr(0, cut));
   for (char& c : out) {
     if (c == '\r' || c == '\n' || c == '\0') c = ' ';
   }
