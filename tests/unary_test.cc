@@ -360,6 +360,9 @@ TEST_F(UnaryTest, PlainNatsRequestWithProtobufBodyAndNoHeaders) {
   ASSERT_TRUE(decoded.ParseFromArray(natsMsg_GetData(reply), natsMsg_GetDataLength(reply)));
   EXPECT_EQ(decoded.text(), "raw");
   EXPECT_EQ(Header(reply, "Micro-Status"), "");
+  // Protobuf is what an absent Content-Type means (docs/PROTOCOL.md, "Reply").
+  EXPECT_EQ(Header(reply, "Content-Type"), "");
+  EXPECT_EQ(Header(reply, "served-by"), "echo");
   natsMsg_Destroy(reply);
 }
 
