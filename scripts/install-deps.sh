@@ -10,6 +10,8 @@ packages=(
   libabsl-dev nlohmann-json3-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   openssl
+  # Only for bench/micro_compare, the comparison with gRPC; nothing else uses gRPC.
+  libgrpc++-dev protobuf-compiler-grpc
 )
 
 missing=()

@@ -859,7 +859,8 @@ int main(int argc, char** argv) {
   const std::string load_before = LoadAverage();
   Bench bench(*config);
   if (!bench.Start() || !bench.RunAll()) return 1;
-  std::optional<double> selector_ns = bench.MeasureSelector();
+  // Profiling runs (--calls) count instructions of the calls alone.
+  std::optional<double> selector_ns = config->calls > 0 ? std::nullopt : bench.MeasureSelector();
   bench.Stop();
   const std::string load_after = LoadAverage();
 
