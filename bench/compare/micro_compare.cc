@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -31,6 +32,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "micro/bench/grpc_echo.grpc.pb.h"
 #include "micro/micro.h"
@@ -85,10 +87,10 @@ const Contender& Find(Kind kind) {
 constexpr int kAsyncOnlyInFlight = 512;
 
 struct Config {
-  double seconds = 2;  // Measured time per workload,
+  double seconds = 2;  // Measured time per workload, in `rounds` slices,
   double warmup_seconds = 0.3;
-  int calls = 0;                  // or, when positive, this many measured calls (profiling).
-  int runs = 1;                   // Each row reports the median over the runs.
+  int calls = 0;   // or, when positive, this many measured calls in one slice (profiling).
+  int rounds = 5;  // Slices of a workload alternate with the other contenders'.
   std::vector<std::string> only;  // Contender keys; empty: all.
   std::vector<int> payloads = {16, 4096};
   std::vector<int> in_flight = {1, 8, 64, kAsyncOnlyInFlight};
@@ -391,45 +393,86 @@ class GrpcClient {
   std::unique_ptr<micro::bench::GrpcEcho::Stub> stub_;
 };
 
-// CPU time (user + system) of a whole process, all threads, in seconds.
-double ProcessCpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+// CPU time (user + system) and context switches of a process, all threads.
+struct Usage {
+  double cpu_s = 0;
+  double switches = 0;
+
+  Usage operator-(const Usage& other) const {
+    return {cpu_s - other.cpu_s, switches - other.switches};
+  }
+  Usage& operator+=(const Usage& other) {
+    cpu_s += other.cpu_s;
+    switches += other.switches;
+    return *this;
+  }
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Another process, from /proc: CPU time of all its threads, living and
+// gone; context switches of its living threads (the servers keep theirs).
+Usage ProcessUsage(pid_t pid) {
+  Usage usage;
+  std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
   // Fields after the command name, which may hold spaces: state is field 3,
   // utime 14 and stime 15.
   std::vector<std::string> fields = absl::StrSplit(stat.substr(stat.rfind(')') + 2), ' ');
-  double ticks = 0;
   for (int field : {14, 15}) {
-    double value = 0;
+    double ticks = 0;
     if (fields.size() > static_cast<size_t>(field - 3) &&
-        absl::SimpleAtod(fields[field - 3], &value)) {
-      ticks += value;
+        absl::SimpleAtod(fields[field - 3], &ticks)) {
+      usage.cpu_s += ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
     }
   }
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::error_code error;
+  for (const auto& task :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), error)) {
+    for (absl::string_view line : absl::StrSplit(ReadFile(task.path() / "status"), '\n')) {
+      double count = 0;
+      if (absl::ConsumePrefix(&line, "voluntary_ctxt_switches:") ||
+          absl::ConsumePrefix(&line, "nonvoluntary_ctxt_switches:")) {
+        if (absl::SimpleAtod(line, &count)) usage.switches += count;
+      }
+    }
+  }
+  return usage;
 }
 
-double SelfCpuSeconds() {
+// This process, where the clients run.
+Usage SelfUsage() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   auto seconds = [](const timeval& tv) {
     return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
   };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+  return {seconds(usage.ru_utime) + seconds(usage.ru_stime),
+          static_cast<double>(usage.ru_nvcsw + usage.ru_nivcsw)};
 }
+
+// What the slices of one workload add up to.
+struct Totals {
+  std::vector<double> latencies_us;
+  double seconds = 0;
+  Usage client, server, nats;
+};
 
 struct Result {
   long calls = 0;
   double calls_per_s = 0, p50_us = 0, p99_us = 0;
   double client_cpu_us = 0, server_cpu_us = 0, nats_cpu_us = 0;  // Per call.
+  double client_switches = 0, server_switches = 0;               // Per call.
 };
 
 struct Row {
   Kind kind;
   int payload;
   int in_flight;
-  std::vector<Result> runs;
-  Result median;
+  Totals totals;
+  Result result;
 };
 
 // Nearest-rank percentile of sorted values.
@@ -438,9 +481,21 @@ double Percentile(const std::vector<double>& sorted, double p) {
   return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
 }
 
-double Median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[(values.size() - 1) / 2];
+Result Summarize(Totals totals) {
+  std::vector<double>& latencies = totals.latencies_us;
+  std::sort(latencies.begin(), latencies.end());
+  Result result;
+  result.calls = static_cast<long>(latencies.size());
+  const double calls = static_cast<double>(result.calls);
+  result.calls_per_s = calls / totals.seconds;
+  result.p50_us = Percentile(latencies, 50);
+  result.p99_us = Percentile(latencies, 99);
+  result.client_cpu_us = totals.client.cpu_s * 1e6 / calls;
+  result.server_cpu_us = totals.server.cpu_s * 1e6 / calls;
+  result.nats_cpu_us = totals.nats.cpu_s * 1e6 / calls;
+  result.client_switches = totals.client.switches / calls;
+  result.server_switches = totals.server.switches / calls;
+  return result;
 }
 
 // Everything the run talks to: the nats-server, the servers and the clients.
@@ -466,8 +521,9 @@ class Bench {
     return true;
   }
 
-  // Runs every selected workload config_.runs times, contenders interleaved,
-  // so that outside load hits all alike.
+  // Runs every selected workload in slices that alternate with the other
+  // contenders of the same payload and calls in flight, so that outside
+  // load, which comes and goes, hits all alike.
   bool RunAll() {
     for (int payload : config_.payloads) {
       for (int in_flight : config_.in_flight) {
@@ -481,17 +537,27 @@ class Bench {
         }
       }
     }
-    for (int run = 0; run < config_.runs; ++run) {
-      for (Row& row : rows_) {
-        std::optional<Result> result = Measure(row);
-        if (!result) {
-          return Fail(absl::StrCat(Find(row.kind).name, ", ", row.payload, " B, ", row.in_flight,
-                                   " in flight: failed"));
-        }
-        row.runs.push_back(*result);
+    const int rounds = config_.calls > 0 ? 1 : config_.rounds;
+    for (size_t first = 0; first < rows_.size();) {
+      size_t end = first;
+      while (end < rows_.size() && rows_[end].payload == rows_[first].payload &&
+             rows_[end].in_flight == rows_[first].in_flight) {
+        ++end;
       }
+      for (int round = 0; round < rounds; ++round) {
+        for (size_t i = first; i < end; ++i) {
+          if (!MeasureSlice(rows_[i], round == 0, rounds)) {
+            return Fail(absl::StrCat(Find(rows_[i].kind).name, ", ", rows_[i].payload, " B, ",
+                                     rows_[i].in_flight, " in flight: failed"));
+          }
+        }
+      }
+      first = end;
     }
-    for (Row& row : rows_) row.median = MedianOf(row.runs);
+    for (Row& row : rows_) {
+      if (row.totals.latencies_us.empty()) return Fail("a workload made no calls");
+      row.result = Summarize(std::move(row.totals));
+    }
     return true;
   }
 
@@ -587,60 +653,35 @@ class Bench {
     return false;
   }
 
-  std::optional<Result> Measure(const Row& row) {
+  // One slice of `row`'s workload, added to its totals.
+  bool MeasureSlice(Row& row, bool warm_up, int rounds) {
     EchoRequest request;
     request.set_payload(std::string(row.payload, 'p'));
     std::vector<Lane> lanes;
     const bool by_count = config_.calls > 0;
-    Budget warmup = by_count ? Budget::Calls(std::min(config_.calls, 200))
-                             : Budget::For(config_.warmup_seconds);
-    if (!RunCalls(row, request, warmup, lanes)) return std::nullopt;
+    if (warm_up) {
+      Budget warmup = by_count ? Budget::Calls(std::min(config_.calls, 200))
+                               : Budget::For(config_.warmup_seconds);
+      if (!RunCalls(row, request, warmup, lanes)) return false;
+    }
 
     const pid_t server = peers_.at(Find(row.kind).peer)->pid();
-    const double client_before = SelfCpuSeconds();
-    const double server_before = ProcessCpuSeconds(server);
-    const double nats_before = ProcessCpuSeconds(nats_->pid());
+    const Usage client_before = SelfUsage();
+    const Usage server_before = ProcessUsage(server);
+    const Usage nats_before = ProcessUsage(nats_->pid());
     const Clock::time_point begin = Clock::now();
-    Budget budget = by_count ? Budget::Calls(config_.calls) : Budget::For(config_.seconds);
-    if (!RunCalls(row, request, budget, lanes)) return std::nullopt;
-    const double elapsed_s = std::chrono::duration<double>(Clock::now() - begin).count();
-    const double client_s = SelfCpuSeconds() - client_before;
-    const double server_s = ProcessCpuSeconds(server) - server_before;
-    const double nats_s = ProcessCpuSeconds(nats_->pid()) - nats_before;
-
-    std::vector<double> latencies;
+    Budget budget = by_count ? Budget::Calls(config_.calls) : Budget::For(config_.seconds / rounds);
+    if (!RunCalls(row, request, budget, lanes)) return false;
+    Totals& totals = row.totals;
+    totals.seconds += std::chrono::duration<double>(Clock::now() - begin).count();
+    totals.client += SelfUsage() - client_before;
+    totals.server += ProcessUsage(server) - server_before;
+    totals.nats += ProcessUsage(nats_->pid()) - nats_before;
     for (const Lane& lane : lanes) {
-      latencies.insert(latencies.end(), lane.latencies_us.begin(), lane.latencies_us.end());
+      totals.latencies_us.insert(totals.latencies_us.end(), lane.latencies_us.begin(),
+                                 lane.latencies_us.end());
     }
-    if (latencies.empty()) return std::nullopt;
-    std::sort(latencies.begin(), latencies.end());
-    Result result;
-    result.calls = static_cast<long>(latencies.size());
-    const double calls = static_cast<double>(result.calls);
-    result.calls_per_s = calls / elapsed_s;
-    result.p50_us = Percentile(latencies, 50);
-    result.p99_us = Percentile(latencies, 99);
-    result.client_cpu_us = client_s * 1e6 / calls;
-    result.server_cpu_us = server_s * 1e6 / calls;
-    result.nats_cpu_us = nats_s * 1e6 / calls;
-    return result;
-  }
-
-  static Result MedianOf(const std::vector<Result>& runs) {
-    auto median = [&runs](auto field) {
-      std::vector<double> values;
-      for (const Result& run : runs) values.push_back(static_cast<double>(run.*field));
-      return Median(std::move(values));
-    };
-    Result result;
-    result.calls = static_cast<long>(median(&Result::calls));
-    result.calls_per_s = median(&Result::calls_per_s);
-    result.p50_us = median(&Result::p50_us);
-    result.p99_us = median(&Result::p99_us);
-    result.client_cpu_us = median(&Result::client_cpu_us);
-    result.server_cpu_us = median(&Result::server_cpu_us);
-    result.nats_cpu_us = median(&Result::nats_cpu_us);
-    return result;
+    return true;
   }
 
   const Config config_;
@@ -653,11 +694,11 @@ class Bench {
   std::vector<Row> rows_;
 };
 
-// The median result of `kind` at (`payload`, `in_flight`), if it ran.
+// The result of `kind` at (`payload`, `in_flight`), if it ran.
 const Result* Lookup(const std::vector<Row>& rows, Kind kind, int payload, int in_flight) {
   for (const Row& row : rows) {
     if (row.kind == kind && row.payload == payload && row.in_flight == in_flight) {
-      return &row.median;
+      return &row.result;
     }
   }
   return nullptr;
@@ -676,19 +717,25 @@ std::string Ratio(double value, const Result* base, double Result::*field) {
 void PrintTable(const std::vector<Row>& rows) {
   std::printf(
       "| client | payload | in flight | calls/s | p50 us | p99 us | CPU us/call client | server | "
-      "nats-server | calls/s vs nats.c Request | vs gRPC | p50 vs nats.c Request | vs gRPC |\n");
-  std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+      "nats-server | context switches/call client | server | calls/s vs nats.c Request | vs gRPC | "
+      "p50 vs nats.c Request | vs gRPC |\n");
+  std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const Row& row : rows) {
-    const Result& r = row.median;
+    const Result& r = row.result;
     const Result* nats = Lookup(rows, Kind::kNatsSync, row.payload, row.in_flight);
     const Result* grpc = Lookup(rows, Kind::kGrpcSync, row.payload, row.in_flight);
-    std::printf("| %s | %s | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s |\n",
-                Find(row.kind).name, PayloadLabel(row.payload).c_str(), row.in_flight,
-                r.calls_per_s, r.p50_us, r.p99_us, r.client_cpu_us, r.server_cpu_us, r.nats_cpu_us,
-                Ratio(r.calls_per_s, nats, &Result::calls_per_s).c_str(),
-                Ratio(r.calls_per_s, grpc, &Result::calls_per_s).c_str(),
-                Ratio(r.p50_us, nats, &Result::p50_us).c_str(),
-                Ratio(r.p50_us, grpc, &Result::p50_us).c_str());
+    // gRPC does not go through nats-server.
+    std::string nats_cpu =
+        row.kind == Kind::kGrpcSync ? "-" : absl::StrFormat("%.1f", r.nats_cpu_us);
+    std::printf(
+        "| %s | %s | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %s | %.1f | %.1f | %s | %s | %s | %s "
+        "|\n",
+        Find(row.kind).name, PayloadLabel(row.payload).c_str(), row.in_flight, r.calls_per_s,
+        r.p50_us, r.p99_us, r.client_cpu_us, r.server_cpu_us, nats_cpu.c_str(), r.client_switches,
+        r.server_switches, Ratio(r.calls_per_s, nats, &Result::calls_per_s).c_str(),
+        Ratio(r.calls_per_s, grpc, &Result::calls_per_s).c_str(),
+        Ratio(r.p50_us, nats, &Result::p50_us).c_str(),
+        Ratio(r.p50_us, grpc, &Result::p50_us).c_str());
   }
 }
 
@@ -757,21 +804,23 @@ bool WriteJson(const Config& config, const std::vector<Row>& rows,
                const std::vector<Target>& targets, const std::string& load_before,
                const std::string& load_after) {
   std::string json = absl::StrFormat(
-      "{\n  \"seconds_per_workload\": %g,\n  \"calls_per_workload\": %d,\n  \"runs\": %d,\n"
+      "{\n  \"seconds_per_workload\": %g,\n  \"calls_per_workload\": %d,\n  \"rounds\": %d,\n"
       "  \"cpus\": %d,\n  \"load_average_before\": \"%s\",\n  \"load_average_after\": \"%s\",\n"
       "  \"rows\": [",
-      config.seconds, config.calls, config.runs,
+      config.seconds, config.calls, config.rounds,
       static_cast<int>(std::thread::hardware_concurrency()), load_before, load_after);
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& row = rows[i];
-    const Result& r = row.median;
+    const Result& r = row.result;
     absl::StrAppendFormat(
         &json,
         "%s\n    {\"client\": \"%s\", \"payload_bytes\": %d, \"in_flight\": %d, \"calls\": %d, "
         "\"calls_per_s\": %.1f, \"p50_us\": %.2f, \"p99_us\": %.2f, \"client_cpu_us\": %.2f, "
-        "\"server_cpu_us\": %.2f, \"nats_server_cpu_us\": %.2f}",
+        "\"server_cpu_us\": %.2f, \"nats_server_cpu_us\": %.2f, \"client_switches\": %.2f, "
+        "\"server_switches\": %.2f}",
         i == 0 ? "" : ",", Find(row.kind).key, row.payload, row.in_flight, r.calls, r.calls_per_s,
-        r.p50_us, r.p99_us, r.client_cpu_us, r.server_cpu_us, r.nats_cpu_us);
+        r.p50_us, r.p99_us, r.client_cpu_us, r.server_cpu_us, r.nats_cpu_us, r.client_switches,
+        r.server_switches);
   }
   json += "\n  ],\n  \"targets\": [";
   for (size_t i = 0; i < targets.size(); ++i) {
@@ -805,7 +854,7 @@ bool ParseList(const std::string& text, std::vector<T>* out) {
 }
 
 constexpr char kUsage[] =
-    "usage: micro_compare [--seconds S] [--warmup S] [--runs R] [--calls N] [--json out.json]\n"
+    "usage: micro_compare [--seconds S] [--warmup S] [--rounds R] [--calls N] [--json out.json]\n"
     "                     [--only micro-sync,micro-async,nats-sync,nats-async,grpc-sync]\n"
     "                     [--payload 16,4096] [--in-flight 1,8,64,512]\n"
     "                     [--peer-prefix 'command args']\n";
@@ -821,8 +870,8 @@ std::optional<Config> ParseFlags(int argc, char** argv) {
       ok = absl::SimpleAtod(value, &config.seconds) && config.seconds > 0;
     } else if (flag == "--warmup") {
       ok = absl::SimpleAtod(value, &config.warmup_seconds) && config.warmup_seconds >= 0;
-    } else if (flag == "--runs") {
-      ok = absl::SimpleAtoi(value, &config.runs) && config.runs > 0;
+    } else if (flag == "--rounds") {
+      ok = absl::SimpleAtoi(value, &config.rounds) && config.rounds > 0;
     } else if (flag == "--calls") {
       ok = absl::SimpleAtoi(value, &config.calls) && config.calls > 0;
     } else if (flag == "--json") {
@@ -864,13 +913,12 @@ int main(int argc, char** argv) {
   bench.Stop();
   const std::string load_after = LoadAverage();
 
-  std::printf(
-      "micro_compare: %u CPUs, load average %s before, %s after; %s per workload, "
-      "median of %d run(s)\n\n",
-      std::thread::hardware_concurrency(), load_before.c_str(), load_after.c_str(),
-      config->calls > 0 ? absl::StrCat(config->calls, " calls").c_str()
-                        : absl::StrCat(config->seconds, " s").c_str(),
-      config->runs);
+  std::printf("micro_compare: %u CPUs, load average %s before, %s after; per workload %s\n\n",
+              std::thread::hardware_concurrency(), load_before.c_str(), load_after.c_str(),
+              config->calls > 0 ? absl::StrCat(config->calls, " calls").c_str()
+                                : absl::StrCat(config->seconds, " s in ", config->rounds,
+                                               " slices alternating with the other clients'")
+                                      .c_str());
   PrintTable(bench.rows());
   std::vector<Target> targets = Targets(bench.rows(), selector_ns);
   PrintTargets(targets);
