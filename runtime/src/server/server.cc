@@ -262,15 +262,21 @@ class Server::Impl {
     if (endpoint != nullptr) endpoint->counter->Record(status, absl::Now() - started);
   }
 
-  // On a NATS delivery thread: only queue the work. A stream is accepted at
-  // once, so the client can start sending and both ends watch each other
-  // while the call waits for a handler thread.
+  // On a NATS delivery thread: only queue the work, unless unary handlers
+  // run inline. A stream is accepted at once, so the client can start
+  // sending and both ends watch each other while the call waits for a
+  // handler thread.
   void Accept(WireMessage message) {
     if (protocol::ParseFrameKind(message.headers) == protocol::FrameKind::kOpen) {
       AcceptStream(std::move(message));
       return;
     }
     in_flight_.Start();
+    if (options_.inline_unary_handlers) {
+      Handle(message);
+      in_flight_.Finish();
+      return;
+    }
     options_.executor->Schedule([this, message = std::move(message)]() mutable {
       Handle(message);
       in_flight_.Finish();
