@@ -35,6 +35,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "micro/bench/grpc_echo.grpc.pb.h"
+#include "micro/bench/inline_echo.micro.h"
 #include "micro/micro.h"
 #include "micro/testing/echo.micro.h"
 #include "peer.h"
@@ -57,7 +58,7 @@ constexpr auto kHangTimeout = std::chrono::minutes(10);
 constexpr absl::Duration kPeerReadyTimeout = absl::Seconds(60);  // Under valgrind too.
 constexpr absl::Duration kPeerStopGrace = absl::Seconds(60);
 
-enum class Kind { kMicroSync, kMicroAsync, kNatsSync, kNatsAsync, kGrpcSync };
+enum class Kind { kMicroSync, kMicroInlineSync, kMicroAsync, kNatsSync, kNatsAsync, kGrpcSync };
 
 struct Contender {
   Kind kind;
@@ -69,6 +70,8 @@ struct Contender {
 
 constexpr Contender kContenders[] = {
     {Kind::kMicroSync, "micro-sync", "micro, sync stub", "micro", false},
+    {Kind::kMicroInlineSync, "micro-inline-sync", "micro, sync stub, server inline_unary_handlers",
+     "micro-inline", false},
     {Kind::kMicroAsync, "micro-async", "micro, async stub (callback)", "micro", true},
     {Kind::kNatsSync, "nats-sync", "raw nats.c, sync Request", "nats", false},
     {Kind::kNatsAsync, "nats-async", "raw nats.c, async publish + shared reply sub", "nats", true},
@@ -223,6 +226,7 @@ class AsyncClient {
 // micro: the generated stub over one transport, as an application would use it.
 class MicroClient final : public AsyncClient {
  public:
+  // Echo goes to the default server, InlineEcho to the one with inline handlers.
   static std::unique_ptr<MicroClient> Connect(const std::string& url) {
     micro::TransportOptions options;
     options.url = url;
@@ -232,19 +236,15 @@ class MicroClient final : public AsyncClient {
       return nullptr;
     }
     auto client = std::unique_ptr<MicroClient>(new MicroClient);
-    client->stub_ = micro::testing::Echo::NewStub(std::make_shared<micro::Client>(*transport));
+    auto shared = std::make_shared<micro::Client>(*transport);
+    client->stub_ = micro::testing::Echo::NewStub(shared);
+    client->inline_stub_ = micro::bench::InlineEcho::NewStub(shared);
     return client;
   }
 
-  SyncCall Sync(const EchoRequest& request) {
-    return [this, &request] {
-      micro::ClientContext context;
-      context.set_timeout(absl::FromChrono(kCallTimeout));
-      EchoReply reply;
-      absl::Status status = stub_->Echo(&context, request, &reply);
-      if (!status.ok()) return Fail(absl::StrCat("micro Echo: ", status.ToString()));
-      return SamePayload(reply, request);
-    };
+  SyncCall Sync(const EchoRequest& request, bool inline_server) {
+    if (inline_server) return SyncOn(*inline_stub_, request);
+    return SyncOn(*stub_, request);
   }
 
   // Before each async run.
@@ -272,7 +272,20 @@ class MicroClient final : public AsyncClient {
         });
   }
 
+  template <typename Stub>
+  static SyncCall SyncOn(Stub& stub, const EchoRequest& request) {
+    return [&stub, &request] {
+      micro::ClientContext context;
+      context.set_timeout(absl::FromChrono(kCallTimeout));
+      EchoReply reply;
+      absl::Status status = stub.Echo(&context, request, &reply);
+      if (!status.ok()) return Fail(absl::StrCat("micro Echo: ", status.ToString()));
+      return SamePayload(reply, request);
+    };
+  }
+
   std::unique_ptr<micro::testing::Echo::Stub> stub_;
+  std::unique_ptr<micro::bench::InlineEcho::Stub> inline_stub_;
   const EchoRequest* request_ = nullptr;
   std::vector<Call> calls_;  // One per lane.
 };
@@ -511,7 +524,8 @@ class Bench {
       if (!Selected(contender) || peers_.count(contender.peer) != 0) continue;
       if (!StartPeer(contender.peer)) return false;
     }
-    if (peers_.count("micro") && (micro_ = MicroClient::Connect(nats_->url())) == nullptr) {
+    if ((peers_.count("micro") || peers_.count("micro-inline")) &&
+        (micro_ = MicroClient::Connect(nats_->url())) == nullptr) {
       return false;
     }
     if (peers_.count("nats") && (nats_client_ = RawNatsClient::Connect(nats_->url())) == nullptr) {
@@ -638,7 +652,9 @@ class Bench {
                 std::vector<Lane>& lanes) {
     switch (row.kind) {
       case Kind::kMicroSync:
-        return RunSync(micro_->Sync(request), row.in_flight, budget, lanes);
+      case Kind::kMicroInlineSync:
+        return RunSync(micro_->Sync(request, row.kind == Kind::kMicroInlineSync), row.in_flight,
+                       budget, lanes);
       case Kind::kMicroAsync:
         micro_->set_request(&request);
         return micro_->Run(row.in_flight, budget, lanes);
@@ -760,6 +776,10 @@ std::vector<Target> Targets(const std::vector<Row>& rows, std::optional<double> 
     std::string label = PayloadLabel(payload);
     ratio(Kind::kMicroSync, Kind::kNatsSync, payload, 1, &Result::p50_us,
           absl::StrCat("p50 latency, ", label, ", micro sync / raw nats.c Request"), 1.05, true);
+    ratio(
+        Kind::kMicroInlineSync, Kind::kNatsSync, payload, 1, &Result::p50_us,
+        absl::StrCat("p50 latency, ", label, ", micro sync, inline handlers / raw nats.c Request"),
+        1.05, true);
     ratio(Kind::kMicroSync, Kind::kGrpcSync, payload, 1, &Result::p50_us,
           absl::StrCat("p50 latency, ", label, ", micro sync / gRPC (stretch)"), 1.0, true);
   }
@@ -855,7 +875,8 @@ bool ParseList(const std::string& text, std::vector<T>* out) {
 
 constexpr char kUsage[] =
     "usage: micro_compare [--seconds S] [--warmup S] [--rounds R] [--calls N] [--json out.json]\n"
-    "                     [--only micro-sync,micro-async,nats-sync,nats-async,grpc-sync]\n"
+    "                     [--only micro-sync,micro-inline-sync,micro-async,nats-sync,nats-async,\n"
+    "                             grpc-sync]\n"
     "                     [--payload 16,4096] [--in-flight 1,8,64,512]\n"
     "                     [--peer-prefix 'command args']\n";
 

@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "micro/bench/grpc_echo.grpc.pb.h"
+#include "micro/bench/inline_echo.micro.h"
 #include "micro/micro.h"
 #include "micro/testing/echo.micro.h"
 #include "raw_nats.h"
@@ -33,6 +34,14 @@ class MicroEcho final : public micro::testing::Echo::Handler {
     return absl::OkStatus();
   }
   absl::Status Ping(micro::ServerContext*, const EchoRequest*, EchoReply*) override {
+    return absl::OkStatus();
+  }
+};
+
+class MicroInlineEcho final : public micro::bench::InlineEcho::Handler {
+ public:
+  absl::Status Echo(micro::ServerContext*, const EchoRequest* request, EchoReply* reply) override {
+    reply->set_payload(request->payload());
     return absl::OkStatus();
   }
 };
@@ -83,14 +92,21 @@ void Ready() {
   std::fflush(stdout);
 }
 
-bool ServeMicro(const std::string& url) {
+// Serves Echo with the default options, or InlineEcho with inline handlers.
+bool ServeMicro(const std::string& url, bool inline_handlers) {
   micro::TransportOptions options;
   options.url = url;
   auto transport = micro::ConnectNats(options);
   if (!transport.ok()) return Fail(transport.status().ToString());
   MicroEcho handler;
-  micro::Server server(*transport);
-  if (absl::Status status = micro::testing::RegisterEchoHandler(server, handler); !status.ok()) {
+  MicroInlineEcho inline_handler;
+  micro::ServerOptions server_options;
+  server_options.inline_unary_handlers = inline_handlers;
+  micro::Server server(*transport, server_options);
+  if (absl::Status status = inline_handlers
+                                ? micro::bench::RegisterInlineEchoHandler(server, inline_handler)
+                                : micro::testing::RegisterEchoHandler(server, handler);
+      !status.ok()) {
     return Fail(status.ToString());
   }
   if (absl::Status status = server.Start(); !status.ok()) return Fail(status.ToString());
@@ -140,8 +156,9 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  const char* usage = "usage: bench_peer micro|nats|grpc [--url nats://...] [--port N]\n";
-  if (argc < 2) {
+  const char* usage =
+      "usage: bench_peer micro|micro-inline|nats|grpc [--url nats://...] [--port N]\n";
+  if (argc < 2 || argc % 2 != 0) {
     std::fprintf(stderr, "%s", usage);
     return 2;
   }
@@ -158,8 +175,8 @@ int main(int argc, char** argv) {
     }
   }
   bool ok = false;
-  if (kind == "micro") {
-    ok = ServeMicro(url);
+  if (kind == "micro" || kind == "micro-inline") {
+    ok = ServeMicro(url, kind == "micro-inline");
   } else if (kind == "nats") {
     ok = ServeRawNats(url);
   } else if (kind == "grpc" && port > 0) {
