@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "echo_handler.h"
 #include "micro/micro.h"
 #include "micro/testing/echo.micro.h"
 #include "protocol/wire.h"
@@ -202,22 +203,11 @@ class NoRegistry final : public micro::Registry {
   }
 };
 
-class EchoHandler final : public Echo::Handler {
- public:
-  absl::Status Echo(micro::ServerContext*, const EchoRequest* request, EchoReply* reply) override {
-    reply->set_payload(request->payload());
-    return absl::OkStatus();
-  }
-  absl::Status Ping(micro::ServerContext*, const EchoRequest*, EchoReply*) override {
-    return absl::OkStatus();
-  }
-};
-
 // A whole sync call through the generated stub, micro::Client and
 // micro::Server with its executor hop, minus NATS.
 void BM_LoopbackCall(benchmark::State& state) {
   auto transport = std::make_shared<LoopbackTransport>();
-  EchoHandler handler;
+  micro::bench::PayloadEchoHandler handler;
   micro::ServerOptions options;
   options.registry = std::make_shared<NoRegistry>();
   micro::Server server(transport, options);

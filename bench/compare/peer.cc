@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "echo_handler.h"
 #include "micro/bench/grpc_echo.grpc.pb.h"
 #include "micro/bench/inline_echo.micro.h"
 #include "micro/micro.h"
@@ -26,17 +27,6 @@ using ::micro::bench::NatsOk;
 using ::micro::bench::NatsPtr;
 using ::micro::testing::EchoReply;
 using ::micro::testing::EchoRequest;
-
-class MicroEcho final : public micro::testing::Echo::Handler {
- public:
-  absl::Status Echo(micro::ServerContext*, const EchoRequest* request, EchoReply* reply) override {
-    reply->set_payload(request->payload());
-    return absl::OkStatus();
-  }
-  absl::Status Ping(micro::ServerContext*, const EchoRequest*, EchoReply*) override {
-    return absl::OkStatus();
-  }
-};
 
 class MicroInlineEcho final : public micro::bench::InlineEcho::Handler {
  public:
@@ -98,7 +88,7 @@ bool ServeMicro(const std::string& url, bool inline_handlers) {
   options.url = url;
   auto transport = micro::ConnectNats(options);
   if (!transport.ok()) return Fail(transport.status().ToString());
-  MicroEcho handler;
+  micro::bench::PayloadEchoHandler handler;
   MicroInlineEcho inline_handler;
   micro::ServerOptions server_options;
   server_options.inline_unary_handlers = inline_handlers;
