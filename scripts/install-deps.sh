@@ -11,6 +11,8 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   openssl
   clang-14 libclang-rt-14-dev
+  # Only for bench/micro_compare, the comparison with gRPC; nothing else uses gRPC.
+  libgrpc++-dev protobuf-compiler-grpc
 )
 
 missing=()

@@ -35,6 +35,16 @@ TEST(RequestHeaders, NoDeadlineSendsNoTimeout) {
   EXPECT_EQ(DecodeRequestHeaders(headers, kNow)->deadline, absl::InfiniteFuture());
 }
 
+TEST(RequestHeaders, ProtobufGoesWithoutContentType) {
+  Headers headers;
+  ASSERT_TRUE(
+      EncodeRequestHeaders("application/protobuf", kNow + absl::Seconds(1), kNow, {}, &headers)
+          .ok());
+  EXPECT_EQ(headers.count("Content-Type"), 0u);
+  EXPECT_EQ(headers.size(), 1u) << "only Micro-Timeout";
+  EXPECT_EQ(DecodeRequestHeaders(headers, kNow)->content_type, "");
+}
+
 TEST(RequestHeaders, PastDeadlineIsNotSent) {
   Headers headers;
   EXPECT_EQ(EncodeRequestHeaders("application/protobuf", kNow, kNow, {}, &headers).code(),
@@ -82,6 +92,17 @@ TEST(ReplyHeaders, EveryStatusCodeRoundTrips) {
                 absl::StrCat(HttpCodeFromStatus(sent.code())));
     }
   }
+}
+
+TEST(ReplyHeaders, OkProtobufReplyWithoutMetadataHasNoHeaders) {
+  Headers headers;
+  ASSERT_TRUE(EncodeReplyHeaders(absl::OkStatus(), "application/protobuf", {}, &headers).ok());
+  EXPECT_TRUE(headers.empty());
+  EXPECT_TRUE(DecodeReplyStatus(headers).ok());
+
+  Headers json;
+  ASSERT_TRUE(EncodeReplyHeaders(absl::OkStatus(), "application/json", {}, &json).ok());
+  EXPECT_EQ(HeaderValue(json, "Content-Type"), "application/json");
 }
 
 TEST(ReplyHeaders, MessagesLoseLineBreaksAndAreBounded) {

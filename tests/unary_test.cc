@@ -124,6 +124,45 @@ TEST_F(UnaryTest, SyncCallReturnsTheHandlersReply) {
   EXPECT_EQ(handler_.calls(), 1);
 }
 
+// A thread pool that counts the tasks it is given.
+class CountingExecutor final : public Executor {
+ public:
+  void Schedule(absl::AnyInvocable<void() &&> task) override {
+    scheduled_.fetch_add(1);
+    pool_->Schedule(std::move(task));
+  }
+  int scheduled() const { return scheduled_.load(); }
+
+ private:
+  std::shared_ptr<Executor> pool_ = NewThreadPoolExecutor(2);
+  std::atomic<int> scheduled_{0};
+};
+
+TEST_F(UnaryTest, InlineUnaryHandlersDoNotUseTheExecutor) {
+  server_->Stop();  // Serve from the servers below only.
+  for (bool inline_handlers : {false, true}) {
+    auto executor = std::make_shared<CountingExecutor>();
+    ServerOptions options;
+    options.executor = executor;
+    options.inline_unary_handlers = inline_handlers;
+    Server server(server_transport_, options);
+    ASSERT_TRUE(testing::RegisterEchoHandler(server, handler_).ok());
+    ASSERT_TRUE(server.Start().ok());
+    ClientContext context;
+    context.set_timeout(absl::Seconds(5));
+    EchoReply reply;
+    ASSERT_TRUE(stub_->Echo(&context, Request("where"), &reply).ok());
+    EXPECT_EQ(reply.text(), "where");
+    EXPECT_EQ(context.response_metadata().count("had-deadline"), 1u);
+    ClientContext failing;
+    EchoRequest fail = Request("no");
+    fail.set_fail_code(static_cast<int>(absl::StatusCode::kNotFound));
+    EXPECT_EQ(stub_->Echo(&failing, fail, &reply).code(), absl::StatusCode::kNotFound);
+    server.Stop();
+    EXPECT_EQ(executor->scheduled(), inline_handlers ? 0 : 2) << "inline: " << inline_handlers;
+  }
+}
+
 TEST_F(UnaryTest, AsyncCallbackAndFutureForms) {
   ClientContext callback_context;
   EchoReply callback_reply;
@@ -361,6 +400,9 @@ TEST_F(UnaryTest, PlainNatsRequestWithProtobufBodyAndNoHeaders) {
   ASSERT_TRUE(decoded.ParseFromArray(natsMsg_GetData(reply), natsMsg_GetDataLength(reply)));
   EXPECT_EQ(decoded.text(), "raw");
   EXPECT_EQ(Header(reply, "Micro-Status"), "");
+  // Protobuf is what an absent Content-Type means (docs/PROTOCOL.md, "Reply").
+  EXPECT_EQ(Header(reply, "Content-Type"), "");
+  EXPECT_EQ(Header(reply, "served-by"), "echo");
   natsMsg_Destroy(reply);
 }
 

@@ -19,16 +19,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 
 namespace micro::testing {
-namespace {
-
-constexpr int kReadyTimeoutMs = 10'000;
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::StartAndWaitReady(
-    const std::vector<std::string>& argv) {
+    const std::vector<std::string>& argv, absl::Duration ready_timeout) {
+  const int64_t ready_timeout_ms = absl::ToInt64Milliseconds(ready_timeout);
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
   pid_t parent = getpid();
@@ -50,7 +46,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::StartAndWaitReady(
   std::unique_ptr<ChildProcess> child(new ChildProcess(pid, pipe_fds[0]));
   std::string output;
   pollfd poll_fd{pipe_fds[0], POLLIN, 0};
-  for (int waited = 0; waited < kReadyTimeoutMs && output.find("ready\n") == std::string::npos;
+  for (int waited = 0; waited < ready_timeout_ms && output.find("ready\n") == std::string::npos;
        waited += 50) {
     if (poll(&poll_fd, 1, 50) <= 0) continue;
     char buffer[256];
@@ -74,6 +70,19 @@ void ChildProcess::Kill() {
   kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
   pid_ = -1;
+}
+
+void ChildProcess::Terminate(absl::Duration grace) {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  for (absl::Time give_up = absl::Now() + grace; absl::Now() < give_up;) {
+    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      pid_ = -1;
+      return;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  Kill();
 }
 
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace micro::testing {
 
@@ -18,13 +19,17 @@ namespace micro::testing {
 // destruction, and by the kernel if the test process dies.
 class ChildProcess {
  public:
-  // Starts `argv` and waits (at most 10 s) until it prints a line `ready`.
+  // Starts `argv` and waits (at most `ready_timeout`) until it prints a line
+  // `ready`.
   static absl::StatusOr<std::unique_ptr<ChildProcess>> StartAndWaitReady(
-      const std::vector<std::string>& argv);
+      const std::vector<std::string>& argv, absl::Duration ready_timeout = absl::Seconds(10));
   ~ChildProcess();
 
   // SIGKILL, then reap.
   void Kill();
+  // SIGTERM, so the child can finish cleanly (a profiler writes its data);
+  // SIGKILL if it has not exited after `grace`. Reaps it either way.
+  void Terminate(absl::Duration grace);
   pid_t pid() const { return pid_; }
 
  private:

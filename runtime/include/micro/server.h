@@ -40,6 +40,13 @@ struct ServerOptions {
   size_t max_metadata_bytes = 8192;
   // Around every handler; see micro/interceptor.h.
   ServerInterceptors interceptors;
+  // Runs unary handlers on the NATS delivery thread that received the call,
+  // as a plain NATS replier does, instead of on `executor`: one thread
+  // hand-off less per call, about a tenth of a call's latency on a 2-core
+  // machine (docs/PERFORMANCE.md). The calls of one service then run one at
+  // a time, each behind the one before, so only for handlers that never
+  // block. Streaming handlers always run on `executor`.
+  bool inline_unary_handlers = false;
 
   // The instance's identity in discovery (docs/PROTOCOL.md, "Discovery").
   // The service name, `^[A-Za-z0-9_-]+$`; empty: derived from the first

@@ -327,12 +327,7 @@ class NatsBroker final : public std::enable_shared_from_this<NatsBroker> {
       if (absl::Status status = ValidateMetadata(key, value); !status.ok()) return status;
       message.headers.emplace(key, value);
     }
-    // Protobuf is what an absent Content-Type means. Leaving it out spares
-    // both ends nats.c's header encoding and parsing, which cost more than
-    // the rest of a publish (see docs/PROTOCOL.md, "Events").
-    if (codec_ != &ProtobufCodec()) {
-      message.headers.emplace(protocol::kContentTypeHeader, codec_->ContentType());
-    }
+    protocol::AddContentType(codec_->ContentType(), &message.headers);
     absl::Status status = codec_->Encode(event, &message.data);
     if (status.ok()) status = transport_->Publish(message);
     return status;

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "micro/codec.h"
 #include "util/strings.h"
 
 namespace micro::protocol {
@@ -86,10 +87,15 @@ absl::Status SplitBatch(std::string_view body, uint64_t count, std::vector<std::
   return absl::OkStatus();
 }
 
+void AddContentType(std::string_view content_type, Headers* headers) {
+  if (content_type.empty() || content_type == kProtobufContentType) return;
+  headers->emplace(kContentTypeHeader, content_type);
+}
+
 absl::Status EncodeRequestHeaders(std::string_view content_type, absl::Time deadline,
                                   absl::Time now, const Metadata& metadata, Headers* headers) {
   if (absl::Status status = AddMetadata(metadata, headers); !status.ok()) return status;
-  headers->emplace(kContentTypeHeader, content_type);
+  AddContentType(content_type, headers);
   if (deadline != absl::InfiniteFuture()) {
     int64_t nanos = absl::ToInt64Nanoseconds(deadline - now);
     if (nanos <= 0) return absl::DeadlineExceededError("deadline passed before the call was sent");
@@ -173,7 +179,7 @@ absl::Status EncodeReplyHeaders(const absl::Status& status, std::string_view con
     return absl::InternalError(
         absl::StrCat("handler set invalid response metadata: ", bad.message()));
   }
-  if (!content_type.empty()) headers->emplace(kContentTypeHeader, content_type);
+  AddContentType(content_type, headers);
   if (!status.ok()) {
     headers->emplace(kStatusHeader, absl::StrCat(static_cast<int>(status.code())));
     headers->emplace(kServiceErrorCodeHeader, absl::StrCat(HttpCodeFromStatus(status.code())));

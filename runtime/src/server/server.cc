@@ -269,14 +269,19 @@ class Server::Impl {
     if (endpoint != nullptr) endpoint->counter->Record(status, absl::Now() - started);
   }
 
-  // On a NATS delivery thread: only queue the work, or refuse it when the
-  // server has max_concurrent_calls already. A stream is accepted at once,
-  // so the client can start sending and both ends watch each other while
-  // the call waits for a handler thread.
+  // On a NATS delivery thread: only queue the work (or run it, when unary
+  // handlers run inline), or refuse it when the server has
+  // max_concurrent_calls already. A stream is accepted at once, so the
+  // client can start sending and both ends watch each other while the call
+  // waits for a handler thread.
   void Accept(WireMessage message) {
     const Endpoint* endpoint = FindEndpoint(message.subject);
     if (protocol::ParseFrameKind(message.headers) == protocol::FrameKind::kOpen) {
       AcceptStream(std::move(message), endpoint);
+      return;
+    }
+    if (options_.inline_unary_handlers) {
+      Handle(message, endpoint);
       return;
     }
     auto work = std::make_shared<WireMessage>(std::move(message));
