@@ -8,6 +8,7 @@
 #include "micro/context.h"
 #include "micro/executor.h"
 #include "micro/registry.h"
+#include "micro/schema.h"
 #include "micro/selector.h"
 #include "micro/server.h"
 #include "micro/service.h"
