@@ -15,7 +15,6 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -310,8 +309,7 @@ absl::Status Publish(const Invocation& invocation, Session& session, std::ostrea
 // service without instances.
 absl::StatusOr<std::vector<std::pair<nlohmann::json, absl::Duration>>> Query(
     const Invocation& invocation, Session& session, std::string_view verb) {
-  std::string name = invocation.args.empty() ? "" : invocation.args[0];
-  if (absl::StrContains(name, ".")) name = ServiceNameOf(name);
+  std::string name = invocation.args.empty() ? "" : ResolveServiceName(invocation.args[0]);
   auto answers = QueryDiscovery(*session.transport, verb, name, "");
   if (!answers.ok()) return answers.status();
   std::vector<std::pair<nlohmann::json, absl::Duration>> documents;

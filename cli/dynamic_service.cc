@@ -111,6 +111,10 @@ absl::Status ReadAll(ClientStream& stream, const DynamicEndpoint& endpoint,
 
 }  // namespace
 
+std::string ResolveServiceName(std::string_view name) {
+  return name.find('.') != std::string_view::npos ? ServiceNameOf(name) : std::string(name);
+}
+
 MethodInfo DynamicEndpoint::method_info() const {
   return MethodInfo{service,    short_name,   info.subject, kind,
                     idempotent, request_type, response_type};
@@ -120,8 +124,7 @@ absl::StatusOr<std::shared_ptr<const DynamicService>> DynamicService::Load(Regis
                                                                            Transport& transport,
                                                                            std::string_view name,
                                                                            absl::Time deadline) {
-  std::string service_name =
-      name.find('.') != std::string_view::npos ? ServiceNameOf(name) : std::string(name);
+  std::string service_name = ResolveServiceName(name);
   auto found = registry.GetService(service_name);
   if (!found.ok()) return found.status();
   std::shared_ptr<DynamicService> service(new DynamicService);

@@ -27,6 +27,10 @@ class Descriptor;
 
 namespace micro::cli {
 
+// The ADR-32 service name `name` stands for: itself, or for a proto service
+// name (`helloworld.Greeter`) its default one (`helloworld-Greeter`).
+std::string ResolveServiceName(std::string_view name);
+
 // One endpoint of a service, as discovery and the schema describe it.
 struct DynamicEndpoint {
   EndpointInfo info;         // The ADR-32 endpoint.
@@ -55,8 +59,7 @@ class DynamicService {
   // fetches the schema of its first micro instance (by id, avoiding lame
   // ducks) by `deadline`. A service none of whose instances publishes a
   // schema (plain ADR-32) loads without one: it can be described, not
-  // called. `name` may also be a proto service name (`helloworld.Greeter`),
-  // read as its default ADR-32 name (`helloworld-Greeter`).
+  // called. `name` goes through ResolveServiceName.
   static absl::StatusOr<std::shared_ptr<const DynamicService>> Load(Registry& registry,
                                                                     Transport& transport,
                                                                     std::string_view name,

@@ -44,8 +44,9 @@ class ServiceCache {
   ServiceCache(std::shared_ptr<Transport> transport, std::shared_ptr<Registry> registry)
       : transport_(std::move(transport)), registry_(std::move(registry)) {}
 
-  absl::StatusOr<std::shared_ptr<const DynamicService>> Get(const std::string& name,
+  absl::StatusOr<std::shared_ptr<const DynamicService>> Get(std::string_view requested,
                                                             absl::Time deadline) {
+    std::string name = ResolveServiceName(requested);
     auto found = registry_->GetService(name);
     if (!found.ok()) return found.status();
     std::string ids = Ids(**found);
@@ -83,6 +84,12 @@ class Gateway::Impl {
         client_(transport),
         services_(transport, std::move(registry)) {
     server_.set_payload_max_length(options_.max_body_bytes);
+    // httplib's default adds SO_REUSEPORT, with which a second gateway on
+    // the same port starts without error and takes half the connections.
+    server_.set_socket_options([](socket_t socket) {
+      int yes = 1;
+      setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
     server_.Post(R"(/([^/]+)/([^/]+))",
                  [this](const httplib::Request& request, httplib::Response& response) {
                    Handle(request, response);
@@ -157,7 +164,7 @@ class Gateway::Impl {
       }
     }
     absl::Time deadline = absl::Now() + timeout;
-    auto service = services_.Get(request.matches[1], deadline);
+    auto service = services_.Get(std::string(request.matches[1]), deadline);
     if (!service.ok()) return service.status();
     auto endpoint = (*service)->FindCallable(std::string(request.matches[2]));
     if (!endpoint.ok()) return endpoint.status();

@@ -7,9 +7,11 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace micro::testing {
 
@@ -20,17 +22,41 @@ class ChildProcess {
   // Starts `argv` and waits (at most 10 s) until it prints a line `ready`.
   static absl::StatusOr<std::unique_ptr<ChildProcess>> StartAndWaitReady(
       const std::vector<std::string>& argv);
+  // Starts `argv` and waits (at most 10 s) until its stdout holds `marker`.
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> StartAndWaitFor(
+      const std::vector<std::string>& argv, std::string_view marker);
   ~ChildProcess();
 
   // SIGKILL, then reap.
   void Kill();
+  // SIGTERM, then reads its stdout until it exits (at most 10 s, then
+  // SIGKILL and DEADLINE_EXCEEDED); its exit status (128 + signal if a
+  // signal ended it).
+  absl::StatusOr<int> Terminate();
   pid_t pid() const { return pid_; }
+  // What it printed on stdout so far (up to the marker, or all after Terminate).
+  const std::string& output() const { return output_; }
 
  private:
   ChildProcess(pid_t pid, int stdout_fd) : pid_(pid), stdout_fd_(stdout_fd) {}
   pid_t pid_;
   int stdout_fd_;
+  std::string output_;
 };
+
+// How a process that ran to its end ended.
+struct ProcessResult {
+  int exit_code = -1;  // 128 + signal if a signal ended it.
+  std::string out;
+  std::string err;
+};
+
+// Runs `argv` with `input` on its stdin (at most 64 KiB, the pipe's
+// buffer) and collects its stdout and stderr. A process still running after
+// `timeout` is killed: DEADLINE_EXCEEDED.
+absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
+                                         const std::string& input = "",
+                                         absl::Duration timeout = absl::Seconds(30));
 
 // The body of `GET <path>` from 127.0.0.1:<port>, e.g. a nats-server
 // monitoring page ("/subsz").
