@@ -85,6 +85,7 @@ class Table {
  public:
   explicit Table(std::vector<std::string> header) { rows_.push_back(std::move(header)); }
   void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  bool empty() const { return rows_.size() == 1; }
 
   void Print(std::ostream& out, std::string_view indent = "") const {
     std::vector<size_t> widths(rows_.front().size(), 0);
@@ -104,6 +105,19 @@ class Table {
  private:
   std::vector<std::vector<std::string>> rows_;
 };
+
+// A command's result: `json` for --output json, else `table`, or `none`
+// when the table has no rows.
+void Print(const Invocation& invocation, const Json& json, const Table& table,
+           std::string_view none, std::ostream& out) {
+  if (invocation.json) {
+    out << json.dump() << "\n";
+  } else if (table.empty()) {
+    out << none << "\n";
+  } else {
+    table.Print(out);
+  }
+}
 
 std::string JoinMetadata(const std::map<std::string, std::string>& metadata) {
   if (metadata.empty()) return "-";
@@ -155,13 +169,7 @@ absl::Status Services(const Invocation& invocation, Session& session, std::ostre
     table.Add({service.name, absl::StrJoin(versions, ","), absl::StrCat(service.instances.size()),
                OrDash(absl::StrJoin(descriptions, "; "))});
   }
-  if (invocation.json) {
-    out << json.dump() << "\n";
-  } else if (services->empty()) {
-    out << "no services\n";
-  } else {
-    table.Print(out);
-  }
+  Print(invocation, json, table, "no services", out);
   return absl::OkStatus();
 }
 
@@ -344,13 +352,7 @@ absl::Status Ping(const Invocation& invocation, Session& session, std::ostream& 
     table.Add({document.value("name", ""), document.value("id", ""), document.value("version", ""),
                Millis(latency)});
   }
-  if (invocation.json) {
-    out << json.dump() << "\n";
-  } else if (documents->empty()) {
-    out << "no services answered\n";
-  } else {
-    table.Print(out);
-  }
+  Print(invocation, json, table, "no services answered", out);
   return absl::OkStatus();
 }
 
@@ -372,13 +374,7 @@ absl::Status Stats(const Invocation& invocation, Session& session, std::ostream&
                  OrDash(endpoint.value("last_error", ""))});
     }
   }
-  if (invocation.json) {
-    out << json.dump() << "\n";
-  } else if (documents->empty()) {
-    out << "no services answered\n";
-  } else {
-    table.Print(out);
-  }
+  Print(invocation, json, table, "no endpoints", out);
   return absl::OkStatus();
 }
 

@@ -157,11 +157,7 @@ TEST_F(CliTest, CallOfAServerStreamPrintsEveryMessage) {
   ProcessResult result =
       Micro({"call", "routeguide-RouteGuide", "ListFeatures", kRectangle, "--output", "json"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  std::vector<std::string> names;
-  for (absl::string_view line : absl::StrSplit(result.out, '\n', absl::SkipEmpty())) {
-    names.push_back(Json(std::string(line))["name"]);
-  }
-  EXPECT_EQ(names,
+  EXPECT_EQ(FieldOfEachLine(result.out, "name"),
             (std::vector<std::string>{"Lighthouse", "Old mill", "Stone bridge", "Ferry landing"}));
 }
 
@@ -182,11 +178,7 @@ TEST_F(CliTest, CallOfClientAndBidiStreamsTakesAJsonArray) {
                               R"({"location":{"latitude":1},"message":"c"}])",
                               "--output", "json"});
   ASSERT_EQ(chat.exit_code, 0) << chat.err;
-  std::vector<std::string> messages;
-  for (absl::string_view line : absl::StrSplit(chat.out, '\n', absl::SkipEmpty())) {
-    messages.push_back(Json(std::string(line))["message"]);
-  }
-  EXPECT_EQ(messages, (std::vector<std::string>{"a", "a", "b"}));
+  EXPECT_EQ(FieldOfEachLine(chat.out, "message"), (std::vector<std::string>{"a", "a", "b"}));
 }
 
 TEST_F(CliTest, PingAndStatsShowEveryInstance) {

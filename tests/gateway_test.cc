@@ -158,7 +158,7 @@ TEST_F(GatewayTest, BadJsonIs400AndNeverReachesTheService) {
     EXPECT_EQ(error["code"], "INVALID_ARGUMENT") << bad;
     EXPECT_THAT(error["message"].get<std::string>(), HasSubstr("micro.testing.EchoRequest"));
   }
-  EXPECT_EQ(echo_.started(), 0);
+  EXPECT_EQ(echo_.calls(), 0);
 }
 
 TEST_F(GatewayTest, MetadataTravelsInMicroMetadataHeaders) {
@@ -207,7 +207,7 @@ TEST_F(GatewayTest, BodiesOverTheLimitAre413) {
   HttpReply refused = Request("/micro-testing-Echo/Echo", too_large);
   EXPECT_EQ(refused.status, 413);
   EXPECT_EQ(Json(refused.body)["code"], "RESOURCE_EXHAUSTED");
-  EXPECT_EQ(echo_.started(), 1);
+  EXPECT_EQ(echo_.calls(), 1);
 }
 
 TEST_F(GatewayTest, StreamingEndpointsAnswerOneJsonLinePerMessage) {
@@ -216,11 +216,7 @@ TEST_F(GatewayTest, StreamingEndpointsAnswerOneJsonLinePerMessage) {
                             R"("hi":{"latitude":420000000,"longitude":-730000000}})");
   ASSERT_EQ(reply.status, 200) << reply.body;
   EXPECT_EQ(Header(reply, "content-type"), "application/x-ndjson");
-  std::vector<std::string> names;
-  for (absl::string_view line : absl::StrSplit(reply.body, '\n', absl::SkipEmpty())) {
-    names.push_back(Json(std::string(line))["name"]);
-  }
-  EXPECT_EQ(names,
+  EXPECT_EQ(FieldOfEachLine(reply.body, "name"),
             (std::vector<std::string>{"Lighthouse", "Old mill", "Stone bridge", "Ferry landing"}));
 }
 
@@ -228,8 +224,8 @@ TEST_F(GatewayTest, SigtermLetsTheCallInProgressAnswerThenExits) {
   HttpReply reply;
   std::thread caller(
       [&] { reply = Request("/micro-testing-Echo/Echo", R"({"text":"last","sleepMs":500})"); });
-  for (int i = 0; i < 1000 && echo_.started() == 0; ++i) absl::SleepFor(absl::Milliseconds(10));
-  ASSERT_EQ(echo_.started(), 1);
+  for (int i = 0; i < 1000 && echo_.calls() == 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_EQ(echo_.calls(), 1);
   absl::StatusOr<int> exit_code = gateway_->Terminate();
   caller.join();
   ASSERT_TRUE(exit_code.ok()) << exit_code.status();

@@ -2,55 +2,27 @@
 // greeter and route guide example servers as processes of their own, and an
 // Echo service in the test process whose handler the tests steer (delay,
 // failure code) and which echoes request metadata. Plus running the `micro`
-// binary and curl.
+// binary.
 #ifndef MICRO_TESTS_SUPPORT_CLI_SERVICES_H_
 #define MICRO_TESTS_SUPPORT_CLI_SERVICES_H_
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "micro/micro.h"
-#include "micro/testing/echo.micro.h"
+#include "support/echo_instance.h"
 #include "support/nats_server.h"
 #include "support/process.h"
 
 namespace micro::testing {
-
-// Echoes `text`; sleeps `sleep_ms` first, fails with `fail_code` if set;
-// lists the request metadata in the reply and answers with metadata
-// `served-by: echo`.
-class SteeredEcho final : public Echo::Handler {
- public:
-  absl::Status Echo(ServerContext* context, const EchoRequest* request, EchoReply* reply) override {
-    started_.fetch_add(1);
-    if (request->sleep_ms() > 0) absl::SleepFor(absl::Milliseconds(request->sleep_ms()));
-    for (const auto& [key, value] : context->client_metadata()) {
-      reply->add_metadata(absl::StrCat(key, "=", value));
-    }
-    context->AddResponseMetadata("served-by", "echo");
-    if (request->fail_code() != 0) {
-      return absl::Status(static_cast<absl::StatusCode>(request->fail_code()), request->text());
-    }
-    reply->set_text(request->text());
-    return absl::OkStatus();
-  }
-  absl::Status Ping(ServerContext*, const EchoRequest*, EchoReply*) override {
-    return absl::OkStatus();
-  }
-
-  int started() const { return started_.load(); }
-
- private:
-  std::atomic<int> started_{0};
-};
 
 class CliServices : public ::testing::Test {
  protected:
@@ -69,6 +41,7 @@ class CliServices : public ::testing::Test {
     ASSERT_TRUE(transport.ok()) << transport.status();
     transport_ = *std::move(transport);
     echo_server_ = std::make_unique<Server>(transport_);
+    echo_.set_id("echo");
     ASSERT_TRUE(RegisterEchoHandler(*echo_server_, echo_).ok());
     ASSERT_TRUE(echo_server_->Start().ok());
   }
@@ -94,10 +67,19 @@ class CliServices : public ::testing::Test {
     return json;
   }
 
+  // The string `field` of each JSON object in `lines`, one a line.
+  static std::vector<std::string> FieldOfEachLine(const std::string& lines, const char* field) {
+    std::vector<std::string> values;
+    for (absl::string_view line : absl::StrSplit(lines, '\n', absl::SkipEmpty())) {
+      values.push_back(Json(std::string(line))[field]);
+    }
+    return values;
+  }
+
   std::unique_ptr<NatsServer> nats_;
   std::vector<std::unique_ptr<ChildProcess>> examples_;
   std::shared_ptr<Transport> transport_;
-  SteeredEcho echo_;
+  TaggingEchoHandler echo_;  // Answers with metadata `served-by: echo`.
   std::unique_ptr<Server> echo_server_;
 };
 
