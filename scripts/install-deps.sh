@@ -7,9 +7,9 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   nats-server libnats-dev
   protobuf-compiler libprotobuf-dev libprotoc-dev
-  libabsl-dev nlohmann-json3-dev
+  libabsl-dev nlohmann-json3-dev libcpp-httplib-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  openssl
+  openssl curl
   clang-14 libclang-rt-14-dev
   # Only for bench/micro_compare, the comparison with gRPC; nothing else uses gRPC.
   libgrpc++-dev protobuf-compiler-grpc

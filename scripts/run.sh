@@ -41,6 +41,10 @@ if "$examples/greeter/greeter_client" --nats "$NATS_URL" --name ""; then
   exit 1
 fi
 
+echo "== the micro CLI: services, and a call with JSON (no compiled stubs)"
+"$build_dir/cli/micro" services --nats "$NATS_URL"
+"$build_dir/cli/micro" call helloworld-Greeter SayHello '{"name": "CLI"}' --nats "$NATS_URL"
+
 echo "== route guide (unary, server, client and bidirectional streaming)"
 start_service "$examples/route_guide/route_guide_server"
 output="$("$examples/route_guide/route_guide_client" --nats "$NATS_URL")"

@@ -614,7 +614,7 @@ class Bench {
     micro_.reset();
     nats_client_.reset();
     grpc_.reset();
-    for (auto& [kind, peer] : peers_) peer->Terminate(kPeerStopGrace);
+    for (auto& [kind, peer] : peers_) (void)peer->Terminate(kPeerStopGrace);
   }
 
   const std::vector<Row>& rows() const { return rows_; }

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "micro/micro.h"
 #include "micro/testing/echo.micro.h"
@@ -19,7 +20,8 @@ namespace micro::testing {
 // The response metadata key carrying the serving instance's id.
 inline constexpr char kServedBy[] = "served-by";
 
-// Echoes `text`, fails with `fail_code` when it is set, waits `delay` first.
+// Echoes `text`, fails with `fail_code` when it is set, waits `delay` (and
+// `sleep_ms`) first, and lists the request metadata in the reply.
 class TaggingEchoHandler final : public Echo::Handler {
  public:
   absl::Status Echo(ServerContext* context, const EchoRequest* request, EchoReply* reply) override {
@@ -38,7 +40,13 @@ class TaggingEchoHandler final : public Echo::Handler {
  private:
   absl::Status Serve(ServerContext* context, const EchoRequest* request, EchoReply* reply) {
     calls_.fetch_add(1);
-    if (delay_ > absl::ZeroDuration()) absl::SleepFor(delay_);
+    if (absl::Duration wait = delay_ + absl::Milliseconds(request->sleep_ms());
+        wait > absl::ZeroDuration()) {
+      absl::SleepFor(wait);
+    }
+    for (const auto& [key, value] : context->client_metadata()) {
+      reply->add_metadata(absl::StrCat(key, "=", value));
+    }
     context->AddResponseMetadata(kServedBy, id_);
     if (request->fail_code() != 0) {
       return absl::Status(static_cast<absl::StatusCode>(request->fail_code()), request->text());

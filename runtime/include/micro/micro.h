@@ -10,6 +10,7 @@
 #include "micro/executor.h"
 #include "micro/interceptor.h"
 #include "micro/registry.h"
+#include "micro/schema.h"
 #include "micro/selector.h"
 #include "micro/server.h"
 #include "micro/service.h"

@@ -78,6 +78,9 @@ struct Registration {
   // after Deregister (so it must keep what it reads alive, e.g. through a
   // shared_ptr); it must be quick and must not call the registry. May be null.
   std::function<std::vector<EndpointStats>()> stats;
+  // The serialized FileDescriptorSet answered to `$SRV.SCHEMA`
+  // (docs/PROTOCOL.md, "Schemas"; micro/schema.h). Empty: an empty set.
+  std::string schema;
 };
 
 enum class WatchEventType { kCreate, kUpdate, kDelete };
@@ -159,6 +162,23 @@ struct NatsRegistryOptions {
 // null or an option is not positive.
 absl::StatusOr<std::shared_ptr<Registry>> NewNatsRegistry(std::shared_ptr<Transport> transport,
                                                           NatsRegistryOptions options = {});
+
+// One answer to a discovery request.
+struct DiscoveryAnswer {
+  std::string body;        // The document, as the instance sent it.
+  absl::Duration latency;  // From sending the request to the answer's arrival.
+};
+
+// For tools that show the ADR-32 documents themselves (the `micro` CLI):
+// sends `$SRV.<verb>`, `$SRV.<verb>.<name>` or `$SRV.<verb>.<name>.<id>`
+// (`verb` is `PING`, `INFO` or `STATS`; `name` and `id` may be empty) and
+// collects the answers as a lookup does (`options.lookup_gap` and
+// `lookup_window`). Every ADR-32 service answers, micro or not. No answer
+// is an empty list. INVALID_ARGUMENT for another verb, an invalid name, or
+// an id without a name; UNAVAILABLE when NATS cannot be reached.
+absl::StatusOr<std::vector<DiscoveryAnswer>> QueryDiscovery(
+    Transport& transport, std::string_view verb, std::string_view name, std::string_view id,
+    const NatsRegistryOptions& options = {});
 
 struct CachingRegistryOptions {
   // How long a looked-up service is served from the cache without asking

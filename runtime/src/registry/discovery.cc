@@ -101,6 +101,20 @@ namespace {
 // Ordered, so the fields keep the order written (ADR-32's, `type` first).
 using Json = nlohmann::ordered_json;
 
+std::string_view VerbName(Verb verb) {
+  switch (verb) {
+    case Verb::kPing:
+      return "PING";
+    case Verb::kInfo:
+      return "INFO";
+    case Verb::kStats:
+      return "STATS";
+    case Verb::kSchema:
+      return "SCHEMA";
+  }
+  return "";
+}
+
 std::string_view AnnouncementName(Announcement kind) {
   switch (kind) {
     case Announcement::kUp:
@@ -164,24 +178,34 @@ std::map<std::string, std::string> MetadataField(const nlohmann::json& json) {
 std::optional<SrvRequest> ParseSrvSubject(std::string_view subject) {
   std::vector<absl::string_view> tokens = absl::StrSplit(ToAbsl(subject), '.');
   if (tokens.size() < 2 || tokens.size() > 4 || tokens[0] != "$SRV") return std::nullopt;
+  std::optional<Verb> verb = ParseVerb(FromAbsl(tokens[1]));
+  if (!verb.has_value()) return std::nullopt;
   SrvRequest request;
-  if (tokens[1] == "PING") {
-    request.verb = Verb::kPing;
-  } else if (tokens[1] == "INFO") {
-    request.verb = Verb::kInfo;
-  } else if (tokens[1] == "STATS") {
-    request.verb = Verb::kStats;
-  } else {
-    return std::nullopt;
-  }
+  request.verb = *verb;
   if (tokens.size() > 2) request.name = FromAbsl(tokens[2]);
   if (tokens.size() > 3) request.id = FromAbsl(tokens[3]);
   return request;
 }
 
-std::string InfoSubject(std::string_view name) {
-  return name.empty() ? "$SRV.INFO" : absl::StrCat("$SRV.INFO.", ToAbsl(name));
+std::optional<Verb> ParseVerb(std::string_view name) {
+  for (Verb verb : {Verb::kPing, Verb::kInfo, Verb::kStats, Verb::kSchema}) {
+    if (name == VerbName(verb)) return verb;
+  }
+  return std::nullopt;
 }
+
+std::string SrvSubject(Verb verb, std::string_view name, std::string_view id) {
+  std::string subject = absl::StrCat("$SRV.", ToAbsl(VerbName(verb)));
+  if (!name.empty()) {
+    absl::StrAppend(&subject, ".", ToAbsl(name));
+    if (!id.empty()) absl::StrAppend(&subject, ".", ToAbsl(id));
+  }
+  return subject;
+}
+
+std::string InfoSubject(std::string_view name) { return SrvSubject(Verb::kInfo, name); }
+
+bool IsValidInstanceId(std::string_view id) { return AllAlphanumeric(id); }
 
 std::string AnnouncementSubject(Announcement kind, std::string_view name, std::string_view id) {
   return absl::StrCat(kAnnouncementPrefix, ToAbsl(AnnouncementName(kind)), ".", ToAbsl(name), ".",

@@ -24,7 +24,11 @@ inline constexpr std::string_view kInstancePrefix = "$MICRO.INSTANCE.";
 // Every `$SRV` request arrives on one subscription to this.
 inline constexpr char kSrvWildcard[] = "$SRV.>";
 
-enum class Verb { kPing, kInfo, kStats };
+// kSchema is micro's own (docs/PROTOCOL.md, "Schemas").
+enum class Verb { kPing, kInfo, kStats, kSchema };
+
+// The verb named `PING`, `INFO`, `STATS` or `SCHEMA`; nullopt for others.
+std::optional<Verb> ParseVerb(std::string_view name);
 
 // A `$SRV.<VERB>[.<name>[.<id>]]` request; empty name or id match all.
 struct SrvRequest {
@@ -36,8 +40,15 @@ struct SrvRequest {
 // nullopt for any other subject, which gets no answer.
 std::optional<SrvRequest> ParseSrvSubject(std::string_view subject);
 
+// `$SRV.<VERB>`, with `.<name>` if `name` is not empty, then `.<id>` if
+// `id` is not empty either.
+std::string SrvSubject(Verb verb, std::string_view name, std::string_view id = {});
+
 // `$SRV.INFO`, or `$SRV.INFO.<name>` for a non-empty name.
 std::string InfoSubject(std::string_view name);
+
+// True for a valid instance id: `^[A-Za-z0-9]+$`.
+bool IsValidInstanceId(std::string_view id);
 
 enum class Announcement { kUp, kHeartbeat, kDown };
 

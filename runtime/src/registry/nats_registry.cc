@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "micro/codec.h"
 #include "micro/executor.h"
 #include "micro/registry.h"
 #include "protocol/wire.h"
@@ -38,12 +39,37 @@ constexpr int kMissedHeartbeats = 3;
 // Assumed for announcements without Micro-Heartbeat (another implementation).
 constexpr absl::Duration kDefaultHeartbeat = absl::Seconds(1);
 
-// The answers to one lookup, filled on the inbox's delivery thread.
-struct Lookup {
-  std::mutex mu;
-  std::condition_variable arrived;
-  std::vector<std::string> bodies;
-  absl::Time last = absl::InfinitePast();
+// The answers to one lookup, added on an inbox's delivery thread.
+class Lookup {
+ public:
+  explicit Lookup(absl::Time sent) : sent_(sent) {}
+
+  void Add(std::string body) {
+    std::lock_guard lock(mu_);
+    last_ = absl::Now();
+    answers_.push_back(DiscoveryAnswer{std::move(body), last_ - sent_});
+    arrived_.notify_one();
+  }
+
+  // Blocks until no answer has arrived for `gap` after the last one, or
+  // until `window_end` (docs/PROTOCOL.md, "Looking up a service"); then
+  // takes the answers.
+  std::vector<DiscoveryAnswer> WaitForQuiet(absl::Time window_end, absl::Duration gap) {
+    std::unique_lock lock(mu_);
+    while (true) {
+      absl::Time until = answers_.empty() ? window_end : std::min(window_end, last_ + gap);
+      if (absl::Now() >= until) break;
+      arrived_.wait_until(lock, absl::ToChronoTime(until));
+    }
+    return std::move(answers_);
+  }
+
+ private:
+  const absl::Time sent_;
+  std::mutex mu_;
+  std::condition_variable arrived_;
+  std::vector<DiscoveryAnswer> answers_;
+  absl::Time last_ = absl::InfinitePast();
 };
 
 // The last token of a subject: the id of an announcement, the token of a reply.
@@ -356,6 +382,9 @@ class NatsRegistry final : public Registry, public std::enable_shared_from_this<
     for (const std::shared_ptr<const Entry>& entry : matching) {
       WireMessage answer{request.reply, "", {}, ""};
       switch (parsed->verb) {
+        case discovery::Verb::kSchema:
+          AnswerSchema(request.reply, entry->registration.schema);
+          continue;
         case discovery::Verb::kPing:
           answer.data = entry->ping;
           break;
@@ -372,6 +401,19 @@ class NatsRegistry final : public Registry, public std::enable_shared_from_this<
       }
       transport_->Publish(answer).IgnoreError();  // The asker times out if it is lost.
     }
+  }
+
+  // docs/PROTOCOL.md, "Schemas": a schema too large for NATS is answered
+  // with RESOURCE_EXHAUSTED, so the asker learns why instead of timing out.
+  void AnswerSchema(const std::string& reply, const std::string& schema) {
+    WireMessage answer{reply, "", {}, schema};
+    answer.headers.emplace(protocol::kContentTypeHeader, kProtobufContentType);
+    absl::Status sent = transport_->Publish(answer);
+    if (sent.code() != absl::StatusCode::kResourceExhausted) return;
+    answer.data.clear();
+    answer.headers.clear();
+    protocol::EncodeReplyHeaders(sent, kProtobufContentType, {}, &answer.headers).IgnoreError();
+    transport_->Publish(answer).IgnoreError();
   }
 
   void Announce(Announcement kind, const Entry& entry) {
@@ -411,36 +453,27 @@ class NatsRegistry final : public Registry, public std::enable_shared_from_this<
   // they stop (docs/PROTOCOL.md, "Looking up a service"). Sorted by id.
   absl::StatusOr<std::vector<Instance>> Collect(std::string_view name) {
     if (absl::Status status = EnsureInbox(); !status.ok()) return status;
-    auto lookup = std::make_shared<Lookup>();
+    absl::Time now = absl::Now();
+    auto lookup = std::make_shared<Lookup>(now);
     uint64_t token;
     {
       std::lock_guard lock(mu_);
       token = next_lookup_++;
       lookups_.emplace(token, lookup);
     }
-    absl::Time window_end = absl::Now() + options_.lookup_window;
     absl::Status sent = transport_->Publish(
         WireMessage{discovery::InfoSubject(name), absl::StrCat(inbox_prefix_, ".", token), {}, ""});
-    std::vector<std::string> bodies;
-    if (sent.ok()) {
-      std::unique_lock lock(lookup->mu);
-      while (true) {
-        absl::Time until = lookup->bodies.empty()
-                               ? window_end
-                               : std::min(window_end, lookup->last + options_.lookup_gap);
-        if (absl::Now() >= until) break;
-        lookup->arrived.wait_until(lock, absl::ToChronoTime(until));
-      }
-      bodies.swap(lookup->bodies);
-    }
+    std::vector<DiscoveryAnswer> answers;
+    if (sent.ok())
+      answers = lookup->WaitForQuiet(now + options_.lookup_window, options_.lookup_gap);
     {
       std::lock_guard lock(mu_);
       lookups_.erase(token);
     }
     if (!sent.ok()) return sent;
     std::map<std::string, Instance> by_id;  // An instance answers once, but dedupe anyway.
-    for (const std::string& body : bodies) {
-      absl::StatusOr<Instance> instance = discovery::DecodeInfo(body);
+    for (const DiscoveryAnswer& answer : answers) {
+      absl::StatusOr<Instance> instance = discovery::DecodeInfo(answer.body);
       if (!instance.ok() || (!name.empty() && instance->name != name)) continue;
       std::string id = instance->id;
       by_id.insert_or_assign(std::move(id), *std::move(instance));
@@ -461,10 +494,7 @@ class NatsRegistry final : public Registry, public std::enable_shared_from_this<
       if (it == lookups_.end()) return;  // Arrived after its lookup ended.
       lookup = it->second;
     }
-    std::lock_guard lock(lookup->mu);
-    lookup->bodies.push_back(std::move(reply.data));
-    lookup->last = absl::Now();
-    lookup->arrived.notify_one();
+    lookup->Add(std::move(reply.data));
   }
 
   const std::shared_ptr<Transport> transport_;
@@ -494,6 +524,37 @@ class NatsRegistry final : public Registry, public std::enable_shared_from_this<
 };
 
 }  // namespace
+
+absl::StatusOr<std::vector<DiscoveryAnswer>> QueryDiscovery(Transport& transport,
+                                                            std::string_view verb,
+                                                            std::string_view name,
+                                                            std::string_view id,
+                                                            const NatsRegistryOptions& options) {
+  std::optional<discovery::Verb> parsed = discovery::ParseVerb(verb);
+  if (!parsed.has_value() || *parsed == discovery::Verb::kSchema) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("discovery verb '", ToAbsl(verb), "' is not PING, INFO or STATS"));
+  }
+  if (!name.empty()) {
+    if (absl::Status status = ValidateServiceName(name); !status.ok()) return status;
+  }
+  if (!id.empty() && (name.empty() || !discovery::IsValidInstanceId(id))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "instance id '", ToAbsl(id), "' needs a service name and must be letters and digits"));
+  }
+  std::string inbox = absl::StrCat("_INBOX.", discovery::NewInstanceId());
+  absl::Time now = absl::Now();
+  auto lookup = std::make_shared<Lookup>(now);
+  auto subscription = transport.Subscribe(
+      inbox, "", [lookup](WireMessage reply) { lookup->Add(std::move(reply.data)); });
+  if (!subscription.ok()) return subscription.status();
+  if (absl::Status sent =
+          transport.Publish(WireMessage{discovery::SrvSubject(*parsed, name, id), inbox, {}, ""});
+      !sent.ok()) {
+    return sent;
+  }
+  return lookup->WaitForQuiet(now + options.lookup_window, options.lookup_gap);
+}
 
 absl::StatusOr<std::shared_ptr<Registry>> NewNatsRegistry(std::shared_ptr<Transport> transport,
                                                           NatsRegistryOptions options) {

@@ -17,6 +17,7 @@
 #include "micro/codec.h"
 #include "micro/interceptor.h"
 #include "micro/registry.h"
+#include "micro/schema.h"
 #include "micro/stream.h"
 #include "protocol/wire.h"
 #include "registry/discovery.h"
@@ -152,6 +153,7 @@ class Server::Impl {
       endpoints_.emplace(std::move(subject), Endpoint{std::move(endpoint)});
     }
     services_.push_back(std::move(name));
+    descriptors_.push_back(definition.descriptor);
     return absl::OkStatus();
   }
 
@@ -228,6 +230,7 @@ class Server::Impl {
           DescribeEndpoint(*endpoint.definition.method, options_.queue_group));
       counters.push_back(endpoint.counter);
     }
+    registration.schema = SerializeSchema(descriptors_);
     registration.stats = [counters = std::move(counters)] {
       std::vector<EndpointStats> stats;
       for (const auto& counter : counters) stats.push_back(counter->Read());
@@ -494,6 +497,8 @@ class Server::Impl {
   State state_ = State::kCreated;
   std::vector<std::string> services_;        // In registration order.
   std::vector<std::string> endpoint_order_;  // Method subjects, in registration order.
+  // Of services_, in the same order: their files are the published schema.
+  std::vector<const google::protobuf::ServiceDescriptor*> descriptors_;
   // Written only before Start, read-only while serving.
   absl::flat_hash_map<std::string, Endpoint> endpoints_;
   Registration registration_;
