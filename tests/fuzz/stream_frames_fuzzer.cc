@@ -2,22 +2,30 @@
 // the application does, against one end of a stream (StreamCore) whose
 // connection is a fake that records what the stream publishes.
 //
-// Input lines; the first is `client|server [window] [peer-window]`, then:
-//   frame <Micro-Frame value or -> [reply=<subject>] [body=<text>] [<Header>=<value>]...
+// Input lines; the first is `client|server [window] [peer-window]
+// [window-bytes]`, then:
+//   frame <Micro-Frame value or -> [reply=<subject>] [body=<text>]
+//         [batch=<text>,<text>,...] [<Header>=<value>]...
+// (`batch` makes the body of a Micro-Count data frame and, unless the line
+// sets one, its Micro-Count header), or one of
 //   send <text> | recv | closesend | end <code> [<key>:<value>]... | cancel <code>
 //   finish | fail <code>   (later publishes fail with <code>; 0: succeed again)
 // Application calls that would block (Send without credit, Recv with nothing
 // to read, ...) are skipped, by a model of the protocol's rules.
 //
-// Properties, from the protocol's rules: data frames are accepted exactly in
-// sequence and within the window, and the application reads exactly those,
+// Sends the stream queues are published from the fake connection's deferred
+// tasks, which run after each line.
+//
+// Properties, from the protocol's rules: messages are accepted exactly in
+// sequence and within both windows, and the application reads exactly those,
 // in order (nothing lost, duplicated or invented); a frame out of sequence or
 // a wrong Micro-Last ends the stream with DATA_LOSS, a window overrun with
-// RESOURCE_EXHAUSTED, a cancel or end with the status it carries; once
+// RESOURCE_EXHAUSTED, a batch that does not match its Micro-Count with
+// DATA_LOSS, a cancel or end with the status it carries; once
 // ended, the stream publishes nothing in answer to frames, its status never
 // changes and the connection hears of the end exactly once; everything it
 // publishes is addressed to the peer, from itself, with a valid frame kind,
-// and its data frames are numbered 1, 2, 3, ...
+// and its data frames carry the messages sent, in order, numbered 1, 2, 3, ...
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -47,15 +55,27 @@ constexpr char kServerPeer[] = "_INBOX.peer.3";
 class FakeHost final : public internal::StreamHost {
  public:
   absl::Status PublishFrame(const WireMessage& frame) override {
-    published.push_back(frame);
+    if (fail.ok()) published.push_back(frame);  // What the peer could see.
     return fail;
   }
+  size_t MaxPayload() const override { return 1 << 20; }
   void StreamEnded(uint64_t) override { ++ended; }
   internal::TimerQueue& timers() override {
     static internal::TimerQueue* queue = new internal::TimerQueue;  // Never used: no deadline.
     return *queue;
   }
+  void RunSoon(absl::AnyInvocable<void() &&> task) override { deferred.push_back(std::move(task)); }
 
+  // Runs the deferred tasks, and those they defer.
+  void RunDeferred() {
+    while (!deferred.empty()) {
+      absl::AnyInvocable<void()&&> task = std::move(deferred.front());
+      deferred.pop_front();
+      std::move(task)();
+    }
+  }
+
+  std::deque<absl::AnyInvocable<void() &&>> deferred;
   std::vector<WireMessage> published;
   absl::Status fail;
   int ended = 0;
@@ -73,17 +93,18 @@ absl::Status StatusFromCode(std::string_view code) {
 // The stream and the model of what it must do.
 class Harness {
  public:
-  Harness(bool client, int window, uint64_t peer_window)
-      : client_(client), window_(std::max(1, window)) {
+  Harness(bool client, int window, uint64_t peer_window, int window_bytes)
+      : client_(client), window_(std::max(1, window)), window_bytes_(std::max(0, window_bytes)) {
     StreamOptions options;
     options.window = window;
+    options.window_bytes = window_bytes_;
     if (!client_) {
       peer_address_ = kServerPeer;
       peer_window_ = std::max<uint64_t>(1, peer_window);
     }
     core_ = std::make_shared<StreamCore>(
         &host_, client_ ? StreamCore::Role::kClient : StreamCore::Role::kServer, 7, kLocal,
-        peer_address_, peer_window_, options);
+        peer_address_, StreamCore::PeerWindow{peer_window_, 0}, options);
     core_->Start();
   }
 
@@ -115,6 +136,7 @@ class Harness {
     } else if (op == "fail") {
       host_.fail = StatusFromCode(arg);
     }
+    host_.RunDeferred();
     CheckAfterOp(line);
   }
 
@@ -158,6 +180,13 @@ class Harness {
         frame.reply = value;
       } else if (key == "body") {
         frame.data = value;
+      } else if (key == "batch") {
+        std::vector<std::string> parts = absl::StrSplit(value, ',');
+        frame.data.clear();
+        for (const std::string& part : parts) protocol::AppendBatchRecord(part, &frame.data);
+        if (frame.headers.count(protocol::kCountHeader) == 0) {
+          frame.headers.emplace(protocol::kCountHeader, absl::StrCat(parts.size()));
+        }
       } else {
         frame.headers.emplace(key, value);
       }
@@ -173,18 +202,40 @@ class Harness {
     switch (kind) {
       case FrameKind::kData: {
         std::optional<uint64_t> seq = number(protocol::kSeqHeader);
-        if (!seq || *seq != received_ + 1) {
-          Expect(absl::DataLossError("out of sequence"));
-        } else if (*seq > acked_ + window_) {
-          Expect(absl::ResourceExhaustedError("window overrun"));
+        std::vector<std::string> messages;
+        absl::Status split;
+        if (frame.headers.count(protocol::kCountHeader) == 0) {
+          messages.push_back(frame.data);
+        } else if (std::optional<uint64_t> count = number(protocol::kCountHeader)) {
+          split = protocol::SplitBatch(frame.data, *count, &messages);
         } else {
-          ++received_;
-          queue_.push_back(frame.data);
+          split = absl::DataLossError("Micro-Count is not a number");
+        }
+        uint64_t bytes = 0;
+        for (const std::string& message : messages) bytes += message.size();
+        if (!split.ok()) {
+          Expect(split);
+        } else if (!seq || *seq != received_ + 1) {
+          Expect(absl::DataLossError("out of sequence"));
+        } else if (*seq + messages.size() - 1 > acked_ + window_) {
+          Expect(absl::ResourceExhaustedError("window overrun"));
+        } else if (window_bytes_ > 0 &&
+                   unacked_bytes_ + bytes - messages.back().size() >= window_bytes_) {
+          Expect(absl::ResourceExhaustedError("byte window overrun"));
+        } else {
+          received_ += messages.size();
+          unacked_bytes_ += bytes;
+          for (std::string& message : messages) queue_.push_back(std::move(message));
         }
         return;
       }
       case FrameKind::kAck:
-        if (auto ack = number(protocol::kAckHeader); ack && *ack > peer_acked_) peer_acked_ = *ack;
+        // An ack beyond what was sent acknowledges what was.
+        for (uint64_t ack = std::min(number(protocol::kAckHeader).value_or(0), sent_);
+             peer_acked_ < ack; ++peer_acked_) {
+          sent_unacked_bytes_ -= sent_sizes_.front();
+          sent_sizes_.pop_front();
+        }
         return;
       case FrameKind::kClose:
       case FrameKind::kEnd: {
@@ -212,6 +263,7 @@ class Harness {
           Expect(absl::InternalError("accept without window or address"));
         } else {
           peer_window_ = *window;
+          peer_window_bytes_ = number(protocol::kWindowBytesHeader).value_or(0);
         }
         return;
       }
@@ -221,7 +273,8 @@ class Harness {
   }
 
   void Send(std::string data) {
-    bool credit = peer_window_ > 0 && sent_ < peer_acked_ + peer_window_;
+    bool credit = peer_window_ > 0 && sent_ < peer_acked_ + peer_window_ &&
+                  (peer_window_bytes_ == 0 || sent_unacked_bytes_ < peer_window_bytes_);
     if (!ended() && !send_closed_ && !credit) return;  // Would block.
     bool publishes = !ended() && !send_closed_;
     absl::Status fail = host_.fail;
@@ -230,18 +283,18 @@ class Harness {
       FUZZ_CHECK(!status.ok(), "Send on a closed or ended stream succeeded");
       return;
     }
+    absl::StatusCode code = fail.code() == absl::StatusCode::kResourceExhausted
+                                ? fail.code()
+                                : absl::StatusCode::kUnavailable;
     if (fail.ok()) {
       FUZZ_CHECK(status.ok(), status.ToString());
       ++sent_;
-      const WireMessage& frame = host_.published.back();
-      FUZZ_CHECK(protocol::ParseFrameKind(frame.headers) == FrameKind::kData, "not a data frame");
-      FUZZ_CHECK(protocol::UintHeader(frame.headers, protocol::kSeqHeader) == sent_,
-                 absl::StrCat("data frame numbered other than ", sent_));
-      FUZZ_CHECK(frame.data == data, "data frame carries other bytes");
+      sent_sizes_.push_back(data.size());
+      sent_unacked_bytes_ += data.size();
+      outgoing_.push_back(std::move(data));  // Published by the end of the line.
+    } else if (status.ok()) {
+      Expect(absl::Status(code, "queued, then failed to publish"));  // When the queue is sent.
     } else {
-      absl::StatusCode code = fail.code() == absl::StatusCode::kResourceExhausted
-                                  ? fail.code()
-                                  : absl::StatusCode::kUnavailable;
       FUZZ_CHECK(status.code() == code, status.ToString());
       Expect(status);
     }
@@ -260,10 +313,15 @@ class Harness {
     FUZZ_CHECK(status.ok(), status.ToString());
     FUZZ_CHECK(data == queue_.front(),
                absl::StrCat("read '", data, "', sent '", queue_.front(), "'"));
+    consumed_bytes_ += queue_.front().size();
     queue_.pop_front();
     ++consumed_;
-    if (!ended() && !peer_done_ && consumed_ - acked_ >= std::max<uint64_t>(1, window_ / 2)) {
+    bool half_window = consumed_ - acked_ >= std::max<uint64_t>(1, window_ / 2) ||
+                       (window_bytes_ > 0 && consumed_bytes_ >= window_bytes_ / 2);
+    if (!ended() && !peer_done_ && half_window) {
       acked_ = consumed_;
+      unacked_bytes_ -= consumed_bytes_;
+      consumed_bytes_ = 0;
       if (!peer_address_.empty()) {
         const WireMessage& ack = host_.published.back();
         FUZZ_CHECK(protocol::ParseFrameKind(ack.headers) == FrameKind::kAck, "no ack sent");
@@ -333,15 +391,48 @@ class Harness {
       FUZZ_CHECK(frame.reply == kLocal, frame.reply);
       FrameKind kind = protocol::ParseFrameKind(frame.headers);
       FUZZ_CHECK(kind != FrameKind::kNone && kind != FrameKind::kUnknown, where);
+      if (kind == FrameKind::kData) CheckPublishedData(frame, where);
+    }
+    if (!ended()) {
+      FUZZ_CHECK(outgoing_.empty(),
+                 absl::StrCat(outgoing_.size(), " sent messages unpublished ", where));
     }
     was_ended_ = ended();
     published_before_ = host_.published.size();
+  }
+
+  // A data frame the stream published holds the next messages it was given.
+  void CheckPublishedData(const WireMessage& frame, const std::string& where) {
+    FUZZ_CHECK(protocol::UintHeader(frame.headers, protocol::kSeqHeader) == published_ + 1,
+               absl::StrCat("data frame not numbered ", published_ + 1, " ", where));
+    std::vector<std::string> messages;
+    if (frame.headers.count(protocol::kCountHeader) == 0) {
+      messages.push_back(frame.data);
+    } else {
+      std::optional<uint64_t> count = protocol::UintHeader(frame.headers, protocol::kCountHeader);
+      FUZZ_CHECK(count.has_value() && protocol::SplitBatch(frame.data, *count, &messages).ok(),
+                 absl::StrCat("malformed batch published ", where));
+    }
+    for (const std::string& message : messages) {
+      FUZZ_CHECK(!outgoing_.empty() && outgoing_.front() == message,
+                 absl::StrCat("published '", message, "', not the next message sent ", where));
+      outgoing_.pop_front();
+      ++published_;
+    }
   }
 
   FakeHost host_;
   std::shared_ptr<StreamCore> core_;
   const bool client_;
   const uint64_t window_;
+  const uint64_t window_bytes_;
+  uint64_t unacked_bytes_ = 0;        // Received after acked_.
+  uint64_t consumed_bytes_ = 0;       // Of those, read.
+  std::deque<std::string> outgoing_;  // Sent, not yet seen published.
+  uint64_t peer_window_bytes_ = 0;
+  std::deque<size_t> sent_sizes_;  // Of the messages sent after peer_acked_.
+  uint64_t sent_unacked_bytes_ = 0;
+  uint64_t published_ = 0;
   std::string peer_address_;
   uint64_t peer_window_ = 0;
   uint64_t peer_acked_ = 0;
@@ -369,7 +460,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   int window = head.size() > 1 ? std::clamp(micro::fuzz::ParseInt(head[1]), 1, 64) : 4;
   int peer_window = head.size() > 2 ? std::clamp(micro::fuzz::ParseInt(head[2]), 1, 64) : 4;
-  micro::fuzz::Harness harness(head[0] != "server", window, peer_window);
+  int window_bytes = head.size() > 3 ? std::clamp(micro::fuzz::ParseInt(head[3]), 0, 1 << 16) : 0;
+  micro::fuzz::Harness harness(head[0] != "server", window, peer_window, window_bytes);
   for (size_t i = 1; i < lines.size(); ++i) harness.Run(lines[i]);
   harness.Finish();
   return 0;

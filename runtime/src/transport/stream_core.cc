@@ -302,7 +302,7 @@ bool StreamCore::PublishQueuedLocked(std::unique_lock<std::mutex>& lock, size_t 
 void StreamCore::ScheduleFlushLocked() {
   flush_scheduled_ = true;
   std::weak_ptr<StreamCore> weak = weak_from_this();
-  host_->timers().Schedule(absl::Now(), [weak] {
+  host_->RunSoon([weak] {
     if (auto self = weak.lock()) self->FlushQueued();
   });
 }

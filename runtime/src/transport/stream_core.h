@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "micro/transport.h"
 #include "protocol/wire.h"
@@ -31,6 +32,10 @@ class StreamHost {
   // The stream ended: frames for it are no longer routed to it.
   virtual void StreamEnded(uint64_t id) = 0;
   virtual TimerQueue& timers() = 0;
+  // Runs `task` soon on another thread (queued sends are published there).
+  virtual void RunSoon(absl::AnyInvocable<void() &&> task) {
+    timers().Schedule(absl::InfinitePast(), std::move(task));
+  }
 };
 
 class StreamCore : public std::enable_shared_from_this<StreamCore> {
