@@ -507,7 +507,10 @@ int Run(const Invocation& invocation, std::ostream& out, std::ostream& err,
                .dump()
         << "\n";
   } else {
-    err << "micro: " << status.ToString() << "\n";
+    // Code and message only: payloads (details, micro's remote mark) are
+    // bytes for programs, not for a terminal.
+    err << "micro: " << absl::StatusCodeToString(status.code()) << ": " << status.message()
+        << "\n";
   }
   return kExitFailed;
 }

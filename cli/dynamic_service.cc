@@ -146,7 +146,7 @@ absl::StatusOr<std::shared_ptr<const DynamicService>> DynamicService::Load(Regis
       break;
     }
     service->no_schema_reason_ =
-        absl::StrCat("no schema for service '", service_name, "': ", schema.status().ToString());
+        absl::StrCat("no schema for service '", service_name, "': ", schema.status().message());
   }
   for (const EndpointInfo& info : service->described().endpoints) {
     service->endpoints_.push_back(MakeEndpoint(info, service->schema_.get()));

@@ -9,6 +9,9 @@
 
 namespace micro {
 
+// Both marks are absl::Status payloads (type URLs under type.micro.dev), so
+// they survive copies; ToString() shows them, and == compares them.
+
 // True if the peer sent this status: a server's handler or its framework
 // (or, on a server, the client that cancelled a stream). False for errors
 // raised on this side: a local deadline, a lost connection, no responders,

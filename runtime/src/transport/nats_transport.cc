@@ -95,11 +95,15 @@ class NatsSubscription final : public Subscription {
     internal::Notification completed;
   };
 
-  NatsSubscription(natsSubscription* sub, State* state) : sub_(sub), state_(state) {}
+  NatsSubscription(natsConnection* connection, natsSubscription* sub, State* state)
+      : connection_(connection), sub_(sub), state_(state) {}
 
   ~NatsSubscription() override {
     // Drain delivers what the server already sent us, then calls OnComplete.
-    if (natsSubscription_Drain(sub_) != NATS_OK) natsSubscription_Unsubscribe(sub_);
+    // Without a connection it would wait for one: what arrived is delivered
+    // anyway, and nothing more can.
+    bool connected = natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED;
+    if (!connected || natsSubscription_Drain(sub_) != NATS_OK) natsSubscription_Unsubscribe(sub_);
     if (state_->completed.WaitForNotificationWithTimeout(kSubscriptionCloseTimeout)) {
       delete state_;
     }
@@ -137,6 +141,7 @@ class NatsSubscription final : public Subscription {
   static void OnComplete(void* closure) { static_cast<State*>(closure)->completed.Notify(); }
 
  private:
+  natsConnection* connection_;
   natsSubscription* sub_;
   State* state_;
 };
@@ -323,7 +328,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
       }
       return FromNats(s, absl::StrCat("cannot subscribe to '", subject, "'"));
     }
-    return std::unique_ptr<Subscription>(new NatsSubscription(sub, state));
+    return std::unique_ptr<Subscription>(new NatsSubscription(connection_, sub, state));
   }
 
   absl::StatusOr<std::unique_ptr<Socket>> Dial(const WireMessage& open,
