@@ -47,7 +47,7 @@ WireMessage Open(const std::string& subject = kSubject) {
 }
 
 class StreamTest : public ::testing::Test {
- protected:
+ public:
   void SetUp() override {
     monitor_port_ = testing::PickFreePort();
     auto nats = NatsServer::Start({"-m", absl::StrCat(monitor_port_)});
@@ -65,6 +65,8 @@ class StreamTest : public ::testing::Test {
     handlers_.WaitUntilIdle();
     pool_.reset();
   }
+
+  void WaitForHandlers() { handlers_.WaitUntilIdle(); }
 
   // Accepts every stream opened on kSubject and runs `handler` on the pool.
   void Serve(std::function<void(Socket&)> handler, StreamOptions options = {}) {
@@ -172,33 +174,50 @@ TEST_F(StreamTest, OrderingUnderLoadWithTinyWindows) {
   EXPECT_TRUE(socket->Finish().ok());
 }
 
-TEST_F(StreamTest, SlowReaderBoundsAFastWriterToTheWindow) {
-  constexpr int kMessages = 2000;
-  constexpr int kWindow = 16;
+// The server writes `messages` messages of `bytes` bytes as fast as it can to
+// a client that reads with `options`, pausing every `pause_every` messages;
+// how far the writer ever got ahead of the reader.
+int MaxAheadOfASlowReader(StreamTest& test, StreamOptions options, int messages, int bytes,
+                          int pause_every) {
   std::atomic<int> sent{0};
-  Serve([&](Socket& socket) {
-    for (int i = 0; i < kMessages; ++i) {
-      if (!socket.Send(std::string(1024, 'x')).ok()) return;
+  test.Serve([&](Socket& socket) {
+    for (int i = 0; i < messages; ++i) {
+      if (!socket.Send(std::string(bytes, 'x')).ok()) return;
       sent.fetch_add(1);
     }
     socket.End(absl::OkStatus(), {}).IgnoreError();
   });
-  StreamOptions options;
-  options.window = kWindow;
-  auto socket = Dial(options);
-  ASSERT_TRUE(socket->CloseSend().ok());
+  auto socket = test.Dial(options);
+  EXPECT_TRUE(socket->CloseSend().ok());
   std::string message;
   int consumed = 0;
   int max_ahead = 0;
   while (socket->Recv(&message).ok()) {
     ++consumed;
-    if (consumed % 100 == 0) absl::SleepFor(absl::Milliseconds(5));  // A slow reader.
+    if (consumed % pause_every == 0) absl::SleepFor(absl::Milliseconds(5));  // A slow reader.
     max_ahead = std::max(max_ahead, sent.load() - consumed);
   }
-  EXPECT_EQ(consumed, kMessages);
+  EXPECT_EQ(consumed, messages);
   EXPECT_TRUE(socket->Finish().ok());
+  test.WaitForHandlers();  // `sent` lives on this stack.
+  return max_ahead;
+}
+
+TEST_F(StreamTest, SlowReaderBoundsAFastWriterToTheWindow) {
+  StreamOptions options;
+  options.window = 16;
+  int max_ahead = MaxAheadOfASlowReader(*this, options, 2000, 1024, 100);
   // The writer never got further ahead of the reader than the window allows.
-  EXPECT_LE(max_ahead, kWindow);
+  EXPECT_LE(max_ahead, options.window);
+  EXPECT_GT(max_ahead, 0);
+}
+
+TEST_F(StreamTest, SlowReaderBoundsAFastWriterToTheByteWindow) {
+  StreamOptions options;
+  options.window_bytes = 8 * 1024;  // The message window (1024) never binds.
+  int max_ahead = MaxAheadOfASlowReader(*this, options, 500, 1024, 50);
+  // Below the byte window, plus the one message always allowed.
+  EXPECT_LE(max_ahead, 8 + 1);
   EXPECT_GT(max_ahead, 0);
 }
 
@@ -397,37 +416,6 @@ TEST_F(HandMadeServerTest, ByteWindowOverrunIsResourceExhausted) {
   absl::Status status = socket->Recv(&message);
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
   EXPECT_EQ(CancelFromClient(), "8");
-}
-
-TEST_F(StreamTest, SlowReaderBoundsAFastWriterToTheByteWindow) {
-  constexpr int kMessages = 500;
-  constexpr int kMessageBytes = 1024;
-  constexpr int kWindowBytes = 8 * kMessageBytes;
-  std::atomic<int> sent{0};
-  Serve([&](Socket& socket) {
-    for (int i = 0; i < kMessages; ++i) {
-      if (!socket.Send(std::string(kMessageBytes, 'x')).ok()) return;
-      sent.fetch_add(1);
-    }
-    socket.End(absl::OkStatus(), {}).IgnoreError();
-  });
-  StreamOptions options;
-  options.window_bytes = kWindowBytes;  // The message window (1024) never binds.
-  auto socket = Dial(options);
-  ASSERT_TRUE(socket->CloseSend().ok());
-  std::string message;
-  int consumed = 0;
-  int max_ahead = 0;
-  while (socket->Recv(&message).ok()) {
-    ++consumed;
-    if (consumed % 50 == 0) absl::SleepFor(absl::Milliseconds(5));  // A slow reader.
-    max_ahead = std::max(max_ahead, sent.load() - consumed);
-  }
-  EXPECT_EQ(consumed, kMessages);
-  EXPECT_TRUE(socket->Finish().ok());
-  // Below the byte window, plus the one message always allowed.
-  EXPECT_LE(max_ahead, kWindowBytes / kMessageBytes + 1);
-  EXPECT_GT(max_ahead, 0);
 }
 
 std::string PeerBinary() { return absl::StrCat(MICRO_TEST_BINARY_DIR, "/stream_peer"); }
