@@ -13,7 +13,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
 seconds="${1:-300}"
 shift || true
-all=(headers status stream_frames registry_json codec plugin_parameters)
+all=(headers status stream_frames registry_json codec plugin_parameters schema)
 fuzzers=("$@")
 [ ${#fuzzers[@]} -gt 0 ] || fuzzers=("${all[@]}")
 
