@@ -155,13 +155,22 @@ class SemanticsTest : public ::testing::Test {
     return request;
   }
 
+  // Handlers must outlive the servers' Stop, which TearDown calls after the
+  // test body's locals are gone: the fixture owns them.
+  template <typename T, typename... Args>
+  T& NewService(Args&&... args) {
+    services_.push_back(std::make_unique<T>(std::forward<Args>(args)...));
+    return static_cast<T&>(*services_.back());
+  }
+
   std::unique_ptr<NatsServer> nats_;
+  std::vector<std::unique_ptr<Service>> services_;
   std::vector<std::unique_ptr<Server>> servers_;
 };
 
 TEST_F(SemanticsTest, DeadlineTravelsAcrossTwoHops) {
-  RecordingEcho echo;
-  Relay relay(NewClient());
+  RecordingEcho& echo = NewService<RecordingEcho>();
+  Relay& relay = NewService<Relay>(NewClient());
   StartServer({}, {&echo, &relay});
   auto stub = Nobody::NewStub(NewClient());
 
@@ -176,8 +185,8 @@ TEST_F(SemanticsTest, DeadlineTravelsAcrossTwoHops) {
 }
 
 TEST_F(SemanticsTest, AnExpiredCallStopsTheSecondHopToo) {
-  RecordingEcho echo;
-  Relay relay(NewClient());
+  RecordingEcho& echo = NewService<RecordingEcho>();
+  Relay& relay = NewService<Relay>(NewClient());
   StartServer({}, {&echo, &relay});
   auto stub = Nobody::NewStub(NewClient());
 
@@ -197,8 +206,8 @@ TEST_F(SemanticsTest, AnExpiredCallStopsTheSecondHopToo) {
 }
 
 TEST_F(SemanticsTest, EveryStatusCodeKeepsCodeMessageAndDetailsAcrossTwoHops) {
-  RecordingEcho echo;
-  Relay relay(NewClient());
+  RecordingEcho& echo = NewService<RecordingEcho>();
+  Relay& relay = NewService<Relay>(NewClient());
   StartServer({}, {&echo, &relay});
   auto stub = Nobody::NewStub(NewClient());
   for (int code = 1; code <= 16; ++code) {
@@ -217,7 +226,7 @@ TEST_F(SemanticsTest, EveryStatusCodeKeepsCodeMessageAndDetailsAcrossTwoHops) {
 }
 
 TEST_F(SemanticsTest, LocalErrorsAreNotRemote) {
-  RecordingEcho echo;
+  RecordingEcho& echo = NewService<RecordingEcho>();
   StartServer({}, {&echo});
   auto client = NewClient();
   auto stub = Echo::NewStub(client);
@@ -243,7 +252,7 @@ TEST_F(SemanticsTest, LocalErrorsAreNotRemote) {
 }
 
 TEST_F(SemanticsTest, MetadataSizeLimitsAreClearErrorsOnBothSides) {
-  RecordingEcho echo;
+  RecordingEcho& echo = NewService<RecordingEcho>();
   ServerOptions server_options;
   server_options.max_metadata_bytes = 1000;
   StartServer(server_options, {&echo});
@@ -313,8 +322,8 @@ using ServerLog = Logging<ServerInterceptor, ServerContext>;
 TEST_F(SemanticsTest, InterceptorsNestInOrderForUnaryAndStreamingCalls) {
   std::mutex mu;
   std::vector<std::string> log;
-  RecordingEcho echo;
-  NumbersHandler numbers;
+  RecordingEcho& echo = NewService<RecordingEcho>();
+  NumbersHandler& numbers = NewService<NumbersHandler>();
   ServerOptions server_options;
   server_options.interceptors = {std::make_shared<ServerLog>("auth", &log, &mu, true),
                                  std::make_shared<ServerLog>("metrics", &log, &mu)};
@@ -355,7 +364,7 @@ TEST_F(SemanticsTest, InterceptorsNestInOrderForUnaryAndStreamingCalls) {
 TEST_F(SemanticsTest, ServerInterceptorRefusalStopsTheCallBeforeTheHandler) {
   std::mutex mu;
   std::vector<std::string> log;
-  RecordingEcho echo;
+  RecordingEcho& echo = NewService<RecordingEcho>();
   ServerOptions server_options;
   server_options.interceptors = {std::make_shared<ServerLog>("auth", &log, &mu, true),
                                  std::make_shared<ServerLog>("metrics", &log, &mu)};
@@ -370,7 +379,7 @@ TEST_F(SemanticsTest, ServerInterceptorRefusalStopsTheCallBeforeTheHandler) {
 }
 
 TEST_F(SemanticsTest, OverloadIsShedWithResourceExhaustedAndTheServerStaysResponsive) {
-  RecordingEcho echo;
+  RecordingEcho& echo = NewService<RecordingEcho>();
   ServerOptions server_options;
   server_options.num_threads = 2;
   server_options.max_concurrent_calls = 4;
@@ -411,8 +420,8 @@ TEST_F(SemanticsTest, OverloadIsShedWithResourceExhaustedAndTheServerStaysRespon
 }
 
 TEST_F(SemanticsTest, ASlowEndpointDoesNotHoldEveryHandlerThread) {
-  RecordingEcho slow;
-  NumbersHandler fast;
+  RecordingEcho& slow = NewService<RecordingEcho>();
+  NumbersHandler& fast = NewService<NumbersHandler>();
   ServerOptions server_options;
   server_options.num_threads = 2;
   server_options.max_concurrent_handlers_per_endpoint = 1;
@@ -524,7 +533,7 @@ TEST_F(SemanticsTest, NonIdempotentCallIsNotRetriedWhenItsInstanceDies) {
 }
 
 TEST_F(SemanticsTest, NatsServerRestartFailsCallsFastThenRecovers) {
-  RecordingEcho echo;
+  RecordingEcho& echo = NewService<RecordingEcho>();
   StartServer({}, {&echo});
   ClientOptions options;
   options.retry.max_attempts = 1;
