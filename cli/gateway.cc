@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -131,6 +132,11 @@ class Gateway::Impl {
     port_ = port;
     started_ = true;
     listener_ = std::thread([this] { server_.listen_after_bind(); });
+    // httplib's stop() does nothing until the listener runs: a stop right
+    // after the start (a quick SIGTERM) would leave it listening for ever.
+    for (int i = 0; i < 5000 && !server_.is_running(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     return absl::OkStatus();
   }
 
