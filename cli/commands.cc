@@ -509,8 +509,7 @@ int Run(const Invocation& invocation, std::ostream& out, std::ostream& err,
   } else {
     // Code and message only: payloads (details, micro's remote mark) are
     // bytes for programs, not for a terminal.
-    err << "micro: " << absl::StatusCodeToString(status.code()) << ": " << status.message()
-        << "\n";
+    err << "micro: " << absl::StatusCodeToString(status.code()) << ": " << status.message() << "\n";
   }
   return kExitFailed;
 }

@@ -28,8 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(set.ParseFromArray(data, static_cast<int>(size)), "parsed, yet not a set");
   for (const google::protobuf::FileDescriptorProto& file : set.file()) {
     for (const google::protobuf::DescriptorProto& message : file.message_type()) {
-      std::string name = file.package().empty() ? message.name()
-                                                : file.package() + "." + message.name();
+      std::string name =
+          file.package().empty() ? message.name() : file.package() + "." + message.name();
       const google::protobuf::Descriptor* type = (*schema)->FindMessage(name);
       FUZZ_CHECK(type != nullptr, name);
       std::unique_ptr<google::protobuf::Message> instance = (*schema)->NewMessage(type);
