@@ -497,8 +497,7 @@ std::string PeerBinary() { return absl::StrCat(MICRO_TEST_BINARY_DIR, "/registry
 // The only instance hangs in its handler and is killed; a second one comes
 // up. Returns what the call made meanwhile ends with, and how many calls the
 // second instance served.
-std::pair<absl::Status, int> CallWhileTheInstanceDies(SemanticsTest* test, const NatsServer& nats,
-                                                      bool idempotent) {
+std::pair<absl::Status, int> CallWhileTheInstanceDies(const NatsServer& nats, bool idempotent) {
   auto peer = ChildProcess::StartAndWaitReady(
       {PeerBinary(), nats.url(), "micro-testing-Echo", "1.0.0", "1000", "60000"});
   EXPECT_TRUE(peer.ok()) << peer.status();
@@ -516,18 +515,17 @@ std::pair<absl::Status, int> CallWhileTheInstanceDies(SemanticsTest* test, const
   auto survivor = testing::EchoInstance::Start(nats.url(), {}, absl::Seconds(1));
   EXPECT_TRUE(survivor.ok()) << survivor.status();
   absl::StatusOr<EchoReply> result = call.get();
-  (void)test;
   return {result.status(), survivor.ok() ? (*survivor)->handler().calls() : -1};
 }
 
 TEST_F(SemanticsTest, IdempotentCallIsRetriedOnAnotherInstanceWhenItsInstanceDies) {
-  auto [status, served] = CallWhileTheInstanceDies(this, *nats_, /*idempotent=*/true);
+  auto [status, served] = CallWhileTheInstanceDies(*nats_, /*idempotent=*/true);
   EXPECT_TRUE(status.ok()) << status;
   EXPECT_EQ(served, 1);
 }
 
 TEST_F(SemanticsTest, NonIdempotentCallIsNotRetriedWhenItsInstanceDies) {
-  auto [status, served] = CallWhileTheInstanceDies(this, *nats_, /*idempotent=*/false);
+  auto [status, served] = CallWhileTheInstanceDies(*nats_, /*idempotent=*/false);
   EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
   EXPECT_EQ(served, 0) << "the call may have run on the dead instance: never again";
 }

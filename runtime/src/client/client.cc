@@ -278,8 +278,9 @@ class Client::Impl {
     return true;
   }
 
-  static absl::Status NoCodec() {
-    return absl::InvalidArgumentError("client content type has no codec");
+  absl::Status NoCodec() const {
+    return absl::InvalidArgumentError(
+        absl::StrCat("client content type '", options_.content_type, "' has no codec"));
   }
 
   // An instance of the method's service that serves it and passes the filter.
@@ -300,10 +301,7 @@ class Client::Impl {
   // A message to `method` with the request headers of docs/PROTOCOL.md.
   absl::StatusOr<WireMessage> RequestMessage(const ClientContext& context, const MethodInfo& method,
                                              absl::Time deadline) const {
-    if (codec_ == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("client content type '", options_.content_type, "' has no codec"));
-    }
+    if (codec_ == nullptr) return NoCodec();
     if (size_t bytes = protocol::MetadataBytes(context.metadata());
         bytes > options_.max_metadata_bytes) {
       return absl::ResourceExhaustedError(absl::StrCat("request metadata of ", bytes,

@@ -307,8 +307,9 @@ class Server::Impl {
     auto work = std::make_shared<WireMessage>(std::move(open));
     if (!scheduler_->TrySchedule(
             endpoint, [this, work, shared, endpoint] { ServeStream(*work, endpoint, *shared); })) {
-      Record(endpoint, Overloaded(), absl::Now());
-      shared->End(Overloaded(), {}).IgnoreError();
+      absl::Status overloaded = Overloaded();
+      Record(endpoint, overloaded, absl::Now());
+      shared->End(overloaded, {}).IgnoreError();
     }
   }
 

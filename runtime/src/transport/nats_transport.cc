@@ -288,19 +288,22 @@ class NatsTransport final : public Transport, private internal::StreamHost {
         timers_->Cancel(timer);  // Completed while we scheduled.
       }
     }
-    absl::Status sent = CheckConnected();
-    if (sent.ok()) sent = PublishTo(request, Address(token));
-    if (!sent.ok()) {
-      protocol::MarkUnprocessed(&sent);  // Nothing went out.
+    if (absl::Status sent = PublishCallStart(request, Address(token)); !sent.ok()) {
       Complete(token, std::move(sent));
     }
   }
 
-  // While nats.c reconnects it would buffer a publish and send it later;
-  // calls fail fast instead (docs/PROTOCOL.md, "Connection loss").
-  absl::Status CheckConnected() const {
-    if (natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED) return absl::OkStatus();
-    return absl::UnavailableError("not connected to NATS (reconnecting or closed)");
+  // Publishes the first message of a call or stream. While nats.c reconnects
+  // it would buffer it and send it later; calls fail fast instead
+  // (docs/PROTOCOL.md, "Connection loss"). A failure is marked unprocessed:
+  // nothing went out.
+  absl::Status PublishCallStart(const WireMessage& message, const std::string& reply) {
+    absl::Status sent =
+        natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED
+            ? PublishTo(message, reply)
+            : absl::UnavailableError("not connected to NATS (reconnecting or closed)");
+    protocol::MarkUnprocessed(&sent);
+    return sent;
   }
 
   absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(const std::string& subject,
@@ -343,12 +346,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     frame.headers.emplace(protocol::kFrameHeader,
                           protocol::FrameKindName(protocol::FrameKind::kOpen));
     AddWindowAndHeartbeat(options, &frame.headers);
-    absl::Status sent = CheckConnected();
-    if (sent.ok()) sent = PublishTo(frame, Address(id));
-    if (!sent.ok()) {
-      protocol::MarkUnprocessed(&sent);
-      core->Fail(sent);
-    }
+    if (absl::Status sent = PublishCallStart(frame, Address(id)); !sent.ok()) core->Fail(sent);
     return std::unique_ptr<Socket>(new NatsSocket(std::move(core)));
   }
 
