@@ -204,6 +204,19 @@ absl::Status Describe(const Invocation& invocation, Session& session, std::ostre
     endpoint_table.Add({endpoint->short_name, OrDash(endpoint->kind_name), endpoint->info.subject,
                         OrDash(endpoint->request_type), OrDash(endpoint->response_type)});
   }
+  const Instance& described = (*service)->described();
+  Json subscribers = Json::array();
+  Table subscriber_table({"TOPIC", "QUEUE GROUP", "TYPE"});
+  for (const SubscriberInfo& subscriber : described.subscribers) {
+    if ((*service)->schema() != nullptr) {
+      CollectMessages((*service)->schema()->FindMessage(subscriber.message_type), &messages);
+    }
+    subscribers.push_back({{"topic", subscriber.topic},
+                           {"queue_group", subscriber.queue_group},
+                           {"type", subscriber.message_type}});
+    subscriber_table.Add(
+        {subscriber.topic, OrDash(subscriber.queue_group), OrDash(subscriber.message_type)});
+  }
   Json instance_json = Json::array();
   Table instance_table({"ID", "VERSION", "METADATA", "DESCRIPTION"});
   for (const Instance& instance : instances.instances) {
@@ -220,6 +233,7 @@ absl::Status Describe(const Invocation& invocation, Session& session, std::ostre
     out << Json{{"name", instances.name},
                 {"instances", instance_json},
                 {"endpoints", endpoints},
+                {"subscribers", subscribers},
                 {"messages", schemas}}
                .dump()
         << "\n";
@@ -227,8 +241,12 @@ absl::Status Describe(const Invocation& invocation, Session& session, std::ostre
   }
   out << "Service " << instances.name << "\n\nInstances:\n";
   instance_table.Print(out, "  ");
-  out << "\nEndpoints (of instance " << (*service)->described().id << "):\n";
+  out << "\nEndpoints (of instance " << described.id << "):\n";
   endpoint_table.Print(out, "  ");
+  if (!described.subscribers.empty()) {
+    out << "\nEvent subscriptions (of instance " << described.id << "):\n";
+    subscriber_table.Print(out, "  ");
+  }
   if ((*service)->schema() == nullptr) {
     out << "\nNo message schemas: the service publishes none.\n";
     return absl::OkStatus();
@@ -270,11 +288,10 @@ absl::Status Call(const Invocation& invocation, Session& session, std::ostream& 
 
 // The schema holding message `type`, from the first micro service that has
 // it. NOT_FOUND when none does.
-absl::StatusOr<std::unique_ptr<Schema>> FindTypeSchema(Session& session, const std::string& type,
-                                                       absl::Time deadline) {
-  auto services = session.registry->ListServices();
-  if (!services.ok()) return services.status();
-  for (const ServiceInstances& listed : *services) {
+absl::StatusOr<std::unique_ptr<Schema>> FindTypeSchema(
+    Session& session, const std::vector<ServiceInstances>& services, const std::string& type,
+    absl::Time deadline) {
+  for (const ServiceInstances& listed : services) {
     // One instance per service: a service that publishes no schema answers
     // only after the wait.
     auto bytes = FetchSchema(*session.transport, listed.name, listed.instances.front().id,
@@ -287,15 +304,83 @@ absl::StatusOr<std::unique_ptr<Schema>> FindTypeSchema(Session& session, const s
       absl::StrCat("no running service publishes message type '", type, "' in its schema"));
 }
 
-absl::Status Publish(const Invocation& invocation, Session& session, std::ostream& out) {
-  if (invocation.type.empty()) {
-    return absl::InvalidArgumentError("publish needs --type <package.Message>");
+// Whether events published to `topic` reach a subscription to `pattern`
+// (NATS wildcards: `*` one token, a final `>` one or more).
+bool TopicMatches(const std::string& pattern, const std::string& topic) {
+  std::vector<absl::string_view> want = absl::StrSplit(pattern, '.');
+  std::vector<absl::string_view> have = absl::StrSplit(topic, '.');
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (want[i] == ">") return have.size() > i;
+    if (i >= have.size() || (want[i] != "*" && want[i] != have[i])) return false;
   }
+  return want.size() == have.size();
+}
+
+// A subscription of a running instance that events to a topic reach
+// (docs/PROTOCOL.md, INFO `subscribers`).
+struct Consumer {
+  const Instance* instance;
+  const SubscriberInfo* subscriber;
+};
+
+std::vector<Consumer> FindConsumers(const std::vector<ServiceInstances>& services,
+                                    const std::string& topic) {
+  std::vector<Consumer> consumers;
+  for (const ServiceInstances& service : services) {
+    for (const Instance& instance : service.instances) {
+      for (const SubscriberInfo& subscriber : instance.subscribers) {
+        if (TopicMatches(subscriber.topic, topic)) consumers.push_back({&instance, &subscriber});
+      }
+    }
+  }
+  return consumers;
+}
+
+// The event type to publish to `topic` and the schema that has it: the
+// --type given, else the one type its subscribers expect; the schema from a
+// subscriber of that type, else from any service that has the type.
+absl::StatusOr<std::pair<std::string, std::unique_ptr<Schema>>> ResolveEventType(
+    const Invocation& invocation, Session& session, const std::string& topic) {
+  auto services = session.registry->ListServices();
+  if (!services.ok()) return services.status();
+  std::vector<Consumer> consumers = FindConsumers(*services, topic);
+  std::string type = invocation.type;
+  if (type.empty()) {
+    std::set<std::string> types;
+    for (const Consumer& consumer : consumers) types.insert(consumer.subscriber->message_type);
+    if (types.empty()) {
+      return absl::NotFoundError(absl::StrCat("no running service subscribes to '", topic,
+                                              "'; give the event type with --type"));
+    }
+    if (types.size() > 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("subscribers of '", topic, "' expect different types (",
+                       absl::StrJoin(types, ", "), "); choose one with --type"));
+    }
+    type = *types.begin();
+  }
+  for (const Consumer& consumer : consumers) {
+    if (consumer.subscriber->message_type != type) continue;
+    auto bytes = FetchSchema(*session.transport, consumer.instance->name, consumer.instance->id,
+                             LookupDeadline());
+    if (!bytes.ok()) continue;
+    auto schema = Schema::Parse(*bytes);
+    if (schema.ok() && (*schema)->FindMessage(type) != nullptr) {
+      return std::make_pair(type, *std::move(schema));
+    }
+  }
+  auto schema = FindTypeSchema(session, *services, type, LookupDeadline());
+  if (!schema.ok()) return schema.status();
+  return std::make_pair(type, *std::move(schema));
+}
+
+absl::Status Publish(const Invocation& invocation, Session& session, std::ostream& out) {
   auto json = ReadJsonArgument(invocation.args[1]);
   if (!json.ok()) return json.status();
-  auto schema = FindTypeSchema(session, invocation.type, LookupDeadline());
-  if (!schema.ok()) return schema.status();
-  auto event = MessageFromJson(**schema, (*schema)->FindMessage(invocation.type), *json);
+  auto resolved = ResolveEventType(invocation, session, invocation.args[0]);
+  if (!resolved.ok()) return resolved.status();
+  const auto& [type, schema] = *resolved;
+  auto event = MessageFromJson(*schema, schema->FindMessage(type), *json);
   if (!event.ok()) return event.status();
   auto broker = NewNatsBroker(session.transport);
   if (!broker.ok()) return broker.status();
@@ -306,9 +391,9 @@ absl::Status Publish(const Invocation& invocation, Session& session, std::ostrea
     return status;
   }
   if (invocation.json) {
-    out << Json{{"topic", invocation.args[0]}, {"type", invocation.type}}.dump() << "\n";
+    out << Json{{"topic", invocation.args[0]}, {"type", type}}.dump() << "\n";
   } else {
-    out << "published " << invocation.type << " to " << invocation.args[0] << "\n";
+    out << "published " << type << " to " << invocation.args[0] << "\n";
   }
   return absl::OkStatus();
 }
@@ -456,8 +541,9 @@ commands:
   call <service> <endpoint> [json] calls an endpoint with a JSON request ('-': read stdin;
                                    default {}); client and bidi streaming take a JSON array;
                                    streamed responses print as they arrive
-  publish <topic> <json> --type <package.Message>
-                                   publishes an event of a type a running service's schema holds
+  publish <topic> <json> [--type <package.Message>]
+                                   publishes an event; the type is the one the topic's
+                                   subscribers expect, or --type from any service's schema
   stats [service]                  per-endpoint request counters of every instance
   ping [service]                   every instance and its round-trip time
   api                              the HTTP API gateway: POST /<service>/<endpoint>

@@ -27,8 +27,10 @@ std::string MetadataValue(const EndpointInfo& endpoint, const char* key) {
   return it == endpoint.metadata.end() ? std::string() : it->second;
 }
 
+// Plain ADR-32 services publish no schema: asking them only waits.
 bool IsMicroInstance(const Instance& instance) {
-  return std::any_of(instance.endpoints.begin(), instance.endpoints.end(),
+  return !instance.subscribers.empty() ||
+         std::any_of(instance.endpoints.begin(), instance.endpoints.end(),
                      [](const EndpointInfo& e) { return e.metadata.contains("micro.method"); });
 }
 

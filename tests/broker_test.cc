@@ -601,6 +601,80 @@ TEST_F(BrokerTest, AfterCloseNothingIsPublishedOrSubscribed) {
   EXPECT_EQ((*subscription)->stats().received, 0);
 }
 
+// A server's subscriptions are part of its service: listed in INFO, their
+// types in its schema, and drained by Stop after its calls.
+TEST_F(BrokerTest, ServerSubscribersAreAnnouncedAndDrainedOnStop) {
+  constexpr int kEvents = 500;
+  ServerOptions options;
+  options.name = "billing";
+  Server server(Connect(), options);
+  internal::Notification gate;
+  std::atomic<int> handled{0};
+  SubscribeOptions grouped;
+  grouped.queue_group = "billers";
+  ASSERT_TRUE(server
+                  .RegisterSubscriber<TestEvent>(
+                      "orders.*",
+                      [&](const TestEvent&, const EventContext&) {
+                        EXPECT_TRUE(gate.WaitForNotificationWithTimeout(kWaitLimit));
+                        ++handled;
+                        return absl::OkStatus();
+                      },
+                      grouped)
+                  .ok());
+  Recorder audit;
+  ASSERT_TRUE(server.RegisterSubscriber<TestEvent>("audit.>", audit.Handler()).ok());
+  EXPECT_EQ(server.RegisterSubscriber<TestEvent>("bad topic", audit.Handler()).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(server.RegisterSubscriber<TestEvent>("x", nullptr).code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(server.Start().ok());
+  EXPECT_EQ(server.RegisterSubscriber<TestEvent>("late", audit.Handler()).code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  // The INFO document, as any NATS client reads it (docs/PROTOCOL.md).
+  internal::Notification answered;
+  absl::StatusOr<WireMessage> info;
+  publisher_transport_->Request(WireMessage{"$SRV.INFO.billing", "", {}, ""},
+                                absl::Now() + absl::Seconds(5),
+                                [&](absl::StatusOr<WireMessage> reply) {
+                                  info = std::move(reply);
+                                  answered.Notify();
+                                });
+  answered.WaitForNotification();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_NE(info->data.find(
+                R"("subscribers":[)"
+                R"({"topic":"orders.*","queue_group":"billers","type":"micro.testing.TestEvent"},)"
+                R"({"topic":"audit.>","queue_group":"","type":"micro.testing.TestEvent"}])"),
+            std::string::npos)
+      << info->data;
+  // The registry reads it back; the schema has the event type.
+  auto registry = NewNatsRegistry(publisher_transport_);
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  auto found = (*registry)->GetService("billing");
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ((*found)->instances.size(), 1u);
+  EXPECT_EQ((*found)->instances[0].subscribers,
+            (std::vector<SubscriberInfo>{{"orders.*", "billers", "micro.testing.TestEvent"},
+                                         {"audit.>", "", "micro.testing.TestEvent"}}));
+  auto schema_bytes =
+      FetchSchema(*publisher_transport_, "billing", server.id(), absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(schema_bytes.ok()) << schema_bytes.status();
+  auto schema = Schema::Parse(*schema_bytes);
+  ASSERT_TRUE(schema.ok()) << schema.status();
+  EXPECT_NE((*schema)->FindMessage("micro.testing.TestEvent"), nullptr);
+
+  ASSERT_TRUE(publisher_->Publish("audit.login.alice", Event(7)).ok());
+  PublishRange("orders.created", kEvents);
+  std::thread stop([&] { server.Stop(); });
+  absl::SleepFor(absl::Milliseconds(20));  // Likely lets Stop wait on the backlog.
+  gate.Notify();
+  stop.join();
+  EXPECT_EQ(handled.load(), kEvents);
+  EXPECT_EQ(audit.Sequences(), std::vector<int64_t>{7});
+}
+
 // The transport primitive the broker's limits rest on: a subscriber whose
 // handler blocks the NATS delivery thread (deliberately, to be slow) sees
 // nats.c drop past the limit, and Dropped() counts every lost message.

@@ -293,7 +293,40 @@ TEST_F(CliTest, PublishEncodesATypeFromARunningServicesSchema) {
       Micro({"publish", "cli.events", "{}", "--type", "micro.testing.NoSuchMessage"});
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_THAT(unknown.err, HasSubstr("NOT_FOUND"));
-  EXPECT_EQ(Micro({"publish", "cli.events", "{}"}).exit_code, 1);  // No --type.
+  // No --type, and no service announces a subscriber of the topic.
+  ProcessResult untyped = Micro({"publish", "cli.events", "{}"});
+  EXPECT_EQ(untyped.exit_code, 1);
+  EXPECT_THAT(untyped.err, HasSubstr("NOT_FOUND: no running service subscribes to 'cli.events'"));
+}
+
+TEST_F(CliTest, PublishTakesTheTypeFromTheTopicsAnnouncedSubscribers) {
+  std::mutex mu;
+  std::vector<std::string> received;
+  ServerOptions options;
+  options.name = "shop";
+  Server shop(transport_, options);
+  ASSERT_TRUE(
+      shop.RegisterSubscriber<EchoRequest>("cli.orders.*",
+                                           [&](const EchoRequest& event, const EventContext&) {
+                                             std::lock_guard lock(mu);
+                                             received.push_back(event.text());
+                                             return absl::OkStatus();
+                                           })
+          .ok());
+  ASSERT_TRUE(shop.Start().ok());
+
+  ProcessResult described = Micro({"describe", "shop"});
+  ASSERT_EQ(described.exit_code, 0) << described.err;
+  EXPECT_THAT(described.out, HasSubstr("Event subscriptions"));
+  EXPECT_THAT(described.out, HasSubstr("cli.orders.*  -            micro.testing.EchoRequest"));
+  EXPECT_THAT(described.out, HasSubstr("message EchoRequest {"));
+
+  ProcessResult result = Micro({"publish", "cli.orders.new", R"({"text":"typed by topic"})"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "published micro.testing.EchoRequest to cli.orders.new\n");
+  shop.Stop();  // Drains: the event has been handled once Stop returns.
+  std::lock_guard lock(mu);
+  EXPECT_EQ(received, (std::vector<std::string>{"typed by topic"}));
 }
 
 TEST_F(CliTest, ABadCommandLineExitsWithTwo) {

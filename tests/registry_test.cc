@@ -338,7 +338,7 @@ TEST_F(RegistryTest, InvalidNamesVersionsAndMetadataAreRejected) {
   EXPECT_EQ(registry->Watch("a.*", [](const WatchEvent&) {}).status().code(),
             absl::StatusCode::kInvalidArgument);
   Registration registration;
-  registration.instance = Instance{"ok", "has.dot", "1.0.0", "", {}, {}};
+  registration.instance = Instance{"ok", "has.dot", "1.0.0", "", {}, {}, {}};
   EXPECT_EQ(registry->Register(registration).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(registry->Deregister("unknown").code(), absl::StatusCode::kNotFound);
 }

@@ -68,8 +68,8 @@ TEST_F(ImportChain, SerializeSchemaPutsEachFileOnceAfterItsImports) {
   const auto* service = pool_.FindServiceByName("t.S");
   ASSERT_NE(service, nullptr);
   FileDescriptorSet set;
-  // The same service twice still gives each file once.
-  ASSERT_TRUE(set.ParseFromString(SerializeSchema({service, nullptr, service})));
+  // The same file twice still gives each file once.
+  ASSERT_TRUE(set.ParseFromString(SerializeSchema({service->file(), nullptr, service->file()})));
   std::vector<std::string> names;
   for (const FileDescriptorProto& file : set.file()) names.push_back(file.name());
   EXPECT_EQ(names, (std::vector<std::string>{"a.proto", "b.proto", "c.proto"}));

@@ -31,6 +31,7 @@
 #include "micro/codec.h"
 #include "micro/context.h"
 #include "micro/executor.h"
+#include "micro/registry.h"
 #include "micro/transport.h"
 
 namespace google::protobuf {
@@ -84,13 +85,6 @@ struct SubscriptionStats {
   int64_t dropped = 0;         // Lost to the pending limits; never handled.
 };
 
-// A subscription as the service registry announces it.
-struct SubscriberInfo {
-  std::string topic;
-  std::string queue_group;   // Empty for a plain subscription.
-  std::string message_type;  // Full proto name of the event type.
-};
-
 // Handles one decoded event; `event` has the subscription's type and, like
 // `context`, is valid only during the call. A non-OK status goes to the
 // error handler and is counted; the subscription goes on either way.
@@ -109,6 +103,33 @@ struct SubscriberDefinition {
   EventHandler handler;
   SubscribeOptions options;
 };
+
+// INVALID_ARGUMENT, with the reason, for a definition that Subscribe refuses
+// whatever the broker's state: an invalid topic, queue group or limits, or
+// a missing prototype or handler.
+absl::Status ValidateSubscriber(const SubscriberDefinition& subscriber);
+
+// The definition that subscribes `handler` to events of type `T`, a
+// generated message type.
+template <typename T>
+SubscriberDefinition TypedSubscriber(
+    std::string topic, std::function<absl::Status(const T&, const EventContext&)> handler,
+    SubscribeOptions options = {}) {
+  static_assert(std::is_base_of_v<google::protobuf::Message, T>,
+                "events are generated protobuf message types");
+  SubscriberDefinition subscriber;
+  subscriber.topic = std::move(topic);
+  subscriber.prototype = &T::default_instance();
+  if (handler) {
+    subscriber.handler = [handler = std::move(handler)](const google::protobuf::Message& event,
+                                                        const EventContext& context) {
+      // The broker decodes into prototype->New(), so the dynamic type is T.
+      return handler(static_cast<const T&>(event), context);
+    };
+  }
+  subscriber.options = std::move(options);
+  return subscriber;
+}
 
 // A live subscription. Unsubscribing drains it: every event the NATS server
 // has already sent to it is still handled, and when Unsubscribe returns no
@@ -172,20 +193,7 @@ class Broker {
   absl::StatusOr<std::unique_ptr<EventSubscription>> Subscribe(
       std::string topic, std::function<absl::Status(const T&, const EventContext&)> handler,
       SubscribeOptions options = {}) {
-    static_assert(std::is_base_of_v<google::protobuf::Message, T>,
-                  "events are generated protobuf message types");
-    SubscriberDefinition subscriber;
-    subscriber.topic = std::move(topic);
-    subscriber.prototype = &T::default_instance();
-    if (handler) {
-      subscriber.handler = [handler = std::move(handler)](const google::protobuf::Message& event,
-                                                          const EventContext& context) {
-        // The broker decodes into prototype->New(), so the dynamic type is T.
-        return handler(static_cast<const T&>(event), context);
-      };
-    }
-    subscriber.options = std::move(options);
-    return Subscribe(std::move(subscriber));
+    return Subscribe(TypedSubscriber<T>(std::move(topic), std::move(handler), std::move(options)));
   }
 
   // The subscriptions not yet unsubscribed, for the service registry.

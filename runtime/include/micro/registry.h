@@ -37,6 +37,16 @@ struct EndpointInfo {
   bool operator==(const EndpointInfo&) const = default;
 };
 
+// An event subscription an instance holds (micro/broker.h), as INFO lists
+// it in `subscribers`.
+struct SubscriberInfo {
+  std::string topic;         // May hold the wildcards `*` and `>`.
+  std::string queue_group;   // Empty for a plain subscription.
+  std::string message_type;  // Full proto name of the event type.
+
+  bool operator==(const SubscriberInfo&) const = default;
+};
+
 // One running instance of a service: its ADR-32 INFO document.
 struct Instance {
   std::string name;     // The service name, `^[A-Za-z0-9_-]+$`.
@@ -45,6 +55,7 @@ struct Instance {
   std::string description;
   std::map<std::string, std::string> metadata;  // Keys `micro.*` are reserved.
   std::vector<EndpointInfo> endpoints;
+  std::vector<SubscriberInfo> subscribers;
 
   // True while the instance announces lame-duck mode (metadata
   // `micro.lame_duck` is `true`): it still serves, but is about to stop.

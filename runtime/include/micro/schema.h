@@ -18,18 +18,18 @@
 namespace google::protobuf {
 class Descriptor;
 class DescriptorPool;
+class FileDescriptor;
 class Message;
 class MethodDescriptor;
-class ServiceDescriptor;
 }  // namespace google::protobuf
 
 namespace micro {
 
-// The serialized google.protobuf.FileDescriptorSet of `services`: the files
-// declaring them and every file they import, each once, imports before the
-// files importing them, without source code info. Null entries are skipped.
-std::string SerializeSchema(
-    const std::vector<const google::protobuf::ServiceDescriptor*>& services);
+// The serialized google.protobuf.FileDescriptorSet of `files` (those
+// declaring a server's services and event types) and every file they
+// import: each once, imports before the files importing them, without
+// source code info. Null entries are skipped.
+std::string SerializeSchema(const std::vector<const google::protobuf::FileDescriptor*>& files);
 
 // Asks instance `id` of service `name` for its schema (`$SRV.SCHEMA.<name>.<id>`)
 // and returns the serialized FileDescriptorSet. NOT_FOUND when the instance

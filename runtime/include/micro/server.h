@@ -3,11 +3,14 @@
 #ifndef MICRO_SERVER_H_
 #define MICRO_SERVER_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
+#include "micro/broker.h"
 #include "micro/executor.h"
 #include "micro/interceptor.h"
 #include "micro/registry.h"
@@ -59,6 +62,9 @@ struct ServerOptions {
   // Where the server registers itself. Null: a NewNatsRegistry of its own
   // on the server's transport, with default options.
   std::shared_ptr<Registry> registry;
+  // Holds the subscriptions of RegisterSubscriber. Null: a NewNatsBroker of
+  // the server's own on its transport and executor.
+  std::shared_ptr<Broker> broker;
 };
 
 // Lifecycle: RegisterService (any number), Start, then Stop or destruction.
@@ -87,8 +93,26 @@ class Server {
   // definition with missing parts.
   absl::Status RegisterService(Service* service);
 
-  // Subscribes to every registered service and to the instance subject,
-  // then registers the instance; calls are served once it returns OK.
+  // Adds an event subscription to the service: Start subscribes it (with
+  // `options.broker`) and lists it in the instance's INFO `subscribers`,
+  // with its event type in the published schema, so tools see who consumes
+  // which topic; Stop drains it after the calls. INVALID_ARGUMENT for a
+  // definition the broker would refuse (ValidateSubscriber),
+  // FAILED_PRECONDITION after Start.
+  absl::Status RegisterSubscriber(SubscriberDefinition subscriber);
+
+  // Subscribes `handler` to events of type `T`, a generated message type.
+  template <typename T>
+  absl::Status RegisterSubscriber(
+      std::string topic, std::function<absl::Status(const T&, const EventContext&)> handler,
+      SubscribeOptions options = {}) {
+    return RegisterSubscriber(
+        TypedSubscriber<T>(std::move(topic), std::move(handler), std::move(options)));
+  }
+
+  // Subscribes to every registered service, to the instance subject and to
+  // the registered event topics, then registers the instance; calls are
+  // served once it returns OK.
   // FAILED_PRECONDITION if already started or stopped; INVALID_ARGUMENT for
   // an invalid name, version or metadata key (ValidateInstance); the
   // registry's error if it cannot register.
@@ -101,7 +125,8 @@ class Server {
 
   // Deregisters (announces that it stops, stops answering discovery), stops
   // taking calls, lets handlers already running or queued finish and send
-  // their replies, then returns. Idempotent.
+  // their replies, drains the event subscriptions (every event already
+  // received is handled), then returns. Idempotent.
   void Stop();
 
   // The instance id, unique to this server object: `^[A-Za-z0-9]+$`.

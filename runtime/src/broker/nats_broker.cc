@@ -393,13 +393,7 @@ class NatsEventSubscription final : public EventSubscription {
 
 absl::StatusOr<std::unique_ptr<EventSubscription>> NatsBroker::Subscribe(
     SubscriberDefinition definition) {
-  if (definition.prototype == nullptr || !definition.handler) {
-    return absl::InvalidArgumentError("subscriber needs a prototype and a handler");
-  }
-  if (absl::Status status = ValidateTopic(definition.topic, TopicUse::kSubscribe); !status.ok()) {
-    return status;
-  }
-  if (absl::Status status = ValidateOptions(definition.options); !status.ok()) return status;
+  if (absl::Status status = ValidateSubscriber(definition); !status.ok()) return status;
   SubscriberInfo info{definition.topic, definition.options.queue_group,
                       definition.prototype->GetDescriptor()->full_name()};
   EventErrorHandler on_error =
@@ -459,6 +453,16 @@ class NatsBrokerHandle final : public Broker {
 };
 
 }  // namespace
+
+absl::Status ValidateSubscriber(const SubscriberDefinition& subscriber) {
+  if (subscriber.prototype == nullptr || !subscriber.handler) {
+    return absl::InvalidArgumentError("subscriber needs a prototype and a handler");
+  }
+  if (absl::Status status = ValidateTopic(subscriber.topic, TopicUse::kSubscribe); !status.ok()) {
+    return status;
+  }
+  return ValidateOptions(subscriber.options);
+}
 
 absl::StatusOr<std::unique_ptr<Broker>> NewNatsBroker(std::shared_ptr<Transport> transport,
                                                       BrokerOptions options) {

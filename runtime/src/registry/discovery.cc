@@ -248,6 +248,17 @@ std::string EncodeInfo(const Instance& instance) {
     endpoints.push_back(std::move(entry));
   }
   json["endpoints"] = std::move(endpoints);
+  if (!instance.subscribers.empty()) {
+    Json subscribers = Json::array();
+    for (const SubscriberInfo& subscriber : instance.subscribers) {
+      Json entry;
+      entry["topic"] = subscriber.topic;
+      entry["queue_group"] = subscriber.queue_group;
+      entry["type"] = subscriber.message_type;
+      subscribers.push_back(std::move(entry));
+    }
+    json["subscribers"] = std::move(subscribers);
+  }
   return Dump(json);
 }
 
@@ -299,6 +310,14 @@ absl::StatusOr<Instance> DecodeInfo(std::string_view text) {
       instance.endpoints.push_back(
           EndpointInfo{StringField(entry, "name"), StringField(entry, "subject"),
                        StringField(entry, "queue_group"), MetadataField(entry)});
+    }
+  }
+  if (auto it = json.find("subscribers"); it != json.end() && it->is_array()) {
+    for (const nlohmann::json& entry : *it) {
+      if (!entry.is_object()) continue;
+      instance.subscribers.push_back(SubscriberInfo{StringField(entry, "topic"),
+                                                    StringField(entry, "queue_group"),
+                                                    StringField(entry, "type")});
     }
   }
   return instance;

@@ -51,12 +51,11 @@ class FirstError final : public google::protobuf::DescriptorPool::ErrorCollector
 
 }  // namespace
 
-std::string SerializeSchema(
-    const std::vector<const google::protobuf::ServiceDescriptor*>& services) {
+std::string SerializeSchema(const std::vector<const FileDescriptor*>& files) {
   FileDescriptorSet set;
   std::set<std::string> added;
-  for (const google::protobuf::ServiceDescriptor* service : services) {
-    if (service != nullptr) AddFile(service->file(), &added, &set);
+  for (const FileDescriptor* file : files) {
+    if (file != nullptr) AddFile(file, &added, &set);
   }
   return set.SerializeAsString();
 }

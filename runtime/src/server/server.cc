@@ -1,5 +1,6 @@
 #include "micro/server.h"
 
+#include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
 #include <algorithm>
@@ -153,7 +154,18 @@ class Server::Impl {
       endpoints_.emplace(std::move(subject), Endpoint{std::move(endpoint)});
     }
     services_.push_back(std::move(name));
-    descriptors_.push_back(definition.descriptor);
+    if (definition.descriptor != nullptr) schema_files_.push_back(definition.descriptor->file());
+    return absl::OkStatus();
+  }
+
+  absl::Status RegisterSubscriber(SubscriberDefinition subscriber) {
+    if (absl::Status status = ValidateSubscriber(subscriber); !status.ok()) return status;
+    std::lock_guard lock(mu_);
+    if (state_ != State::kCreated) {
+      return absl::FailedPreconditionError("subscribers must be registered before Start");
+    }
+    schema_files_.push_back(subscriber.prototype->GetDescriptor()->file());
+    subscribers_.push_back(std::move(subscriber));
     return absl::OkStatus();
   }
 
@@ -170,9 +182,11 @@ class Server::Impl {
       registry_ = *std::move(registry);
     }
     absl::Status status = Subscribe();
+    if (status.ok()) status = SubscribeEvents();
     if (status.ok()) status = registry_->Register(registration_);
     if (!status.ok()) {
       subscriptions_.clear();
+      event_subscriptions_.clear();
       return status;
     }
     state_ = State::kServing;
@@ -188,7 +202,9 @@ class Server::Impl {
 
   void Stop() {
     std::vector<std::unique_ptr<Subscription>> subscriptions;
+    std::vector<std::unique_ptr<EventSubscription>> event_subscriptions;
     std::shared_ptr<Registry> registry;  // Ours, if we made it, goes with it.
+    std::shared_ptr<Broker> broker;      // Likewise.
     bool registered;
     {
       std::lock_guard lock(mu_);
@@ -196,7 +212,9 @@ class Server::Impl {
       registered = state_ == State::kServing;
       state_ = State::kStopped;
       subscriptions.swap(subscriptions_);
+      event_subscriptions.swap(event_subscriptions_);
       registry.swap(registry_);
+      broker.swap(broker_);
     }
     // Clients hear that we stop before we stop taking calls.
     if (registered) registry->Deregister(id_).IgnoreError();
@@ -205,6 +223,8 @@ class Server::Impl {
     // the queued and running handlers finish and reply.
     subscriptions.clear();
     scheduler_->WaitUntilIdle();
+    // Events last: a call's handler may still publish one to ourselves.
+    event_subscriptions.clear();
   }
 
   const std::string& id() const { return id_; }
@@ -230,7 +250,12 @@ class Server::Impl {
           DescribeEndpoint(*endpoint.definition.method, options_.queue_group));
       counters.push_back(endpoint.counter);
     }
-    registration.schema = SerializeSchema(descriptors_);
+    for (const SubscriberDefinition& subscriber : subscribers_) {
+      instance.subscribers.push_back(
+          SubscriberInfo{subscriber.topic, subscriber.options.queue_group,
+                         subscriber.prototype->GetDescriptor()->full_name()});
+    }
+    registration.schema = SerializeSchema(schema_files_);
     registration.stats = [counters = std::move(counters)] {
       std::vector<EndpointStats> stats;
       for (const auto& counter : counters) stats.push_back(counter->Read());
@@ -258,6 +283,24 @@ class Server::Impl {
         });
     if (!subscription.ok()) return subscription.status();
     subscriptions_.push_back(*std::move(subscription));
+    return absl::OkStatus();
+  }
+
+  absl::Status SubscribeEvents() {
+    if (subscribers_.empty()) return absl::OkStatus();
+    if (broker_ == nullptr) {
+      BrokerOptions options;
+      options.executor = options_.executor;
+      absl::StatusOr<std::unique_ptr<Broker>> broker = NewNatsBroker(transport_, options);
+      if (!broker.ok()) return broker.status();
+      broker_ = *std::move(broker);
+    }
+    for (const SubscriberDefinition& subscriber : subscribers_) {
+      absl::StatusOr<std::unique_ptr<EventSubscription>> subscription =
+          broker_->Subscribe(subscriber);
+      if (!subscription.ok()) return subscription.status();
+      event_subscriptions_.push_back(*std::move(subscription));
+    }
     return absl::OkStatus();
   }
 
@@ -492,19 +535,22 @@ class Server::Impl {
   const std::string instance_prefix_;  // `$MICRO.INSTANCE.<id>.`
   std::unique_ptr<internal::CallScheduler> scheduler_;
 
-  // Guards state_, services_, endpoint_order_, registration_, registry_ and
-  // subscriptions_.
+  // Guards state_, services_, endpoint_order_, subscribers_, schema_files_,
+  // registration_, registry_, broker_ and both kinds of subscriptions.
   std::mutex mu_;
   State state_ = State::kCreated;
-  std::vector<std::string> services_;        // In registration order.
-  std::vector<std::string> endpoint_order_;  // Method subjects, in registration order.
-  // Of services_, in the same order: their files are the published schema.
-  std::vector<const google::protobuf::ServiceDescriptor*> descriptors_;
+  std::vector<std::string> services_;              // In registration order.
+  std::vector<std::string> endpoint_order_;        // Method subjects, in registration order.
+  std::vector<SubscriberDefinition> subscribers_;  // In registration order.
+  // Declaring the services and event types: the published schema.
+  std::vector<const google::protobuf::FileDescriptor*> schema_files_;
   // Written only before Start, read-only while serving.
   absl::flat_hash_map<std::string, Endpoint> endpoints_;
   Registration registration_;
   std::shared_ptr<Registry> registry_ = options_.registry;
   std::vector<std::unique_ptr<Subscription>> subscriptions_;
+  std::shared_ptr<Broker> broker_ = options_.broker;
+  std::vector<std::unique_ptr<EventSubscription>> event_subscriptions_;
 };
 
 Server::Server(std::shared_ptr<Transport> transport, ServerOptions options)
@@ -513,6 +559,10 @@ Server::Server(std::shared_ptr<Transport> transport, ServerOptions options)
 Server::~Server() { Stop(); }
 
 absl::Status Server::RegisterService(Service* service) { return impl_->RegisterService(service); }
+
+absl::Status Server::RegisterSubscriber(SubscriberDefinition subscriber) {
+  return impl_->RegisterSubscriber(std::move(subscriber));
+}
 
 absl::Status Server::Start() { return impl_->Start(); }
 
