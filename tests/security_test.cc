@@ -131,10 +131,21 @@ class TlsTest : public FilesTest {
     };
     // The certificate of `name`'s request, signed by the CA.
     auto sign = [&](const std::string& name) {
-      return std::vector<std::string>{
-          "x509",          "-req", "-in",          File(name + ".csr"),   "-CA",
-          File("ca.pem"),  "-CAkey", File("ca.key"), "-CAcreateserial",   "-out",
-          File(name + ".pem"), "-days", "2", "-extfile", File(name + ".ext")};
+      return std::vector<std::string>{"x509",
+                                      "-req",
+                                      "-in",
+                                      File(name + ".csr"),
+                                      "-CA",
+                                      File("ca.pem"),
+                                      "-CAkey",
+                                      File("ca.key"),
+                                      "-CAcreateserial",
+                                      "-out",
+                                      File(name + ".pem"),
+                                      "-days",
+                                      "2",
+                                      "-extfile",
+                                      File(name + ".ext")};
     };
     for (const std::vector<std::string>& args :
          {request("ca", "/CN=micro-test-ca", true), request("other", "/CN=micro-other-ca", true),
@@ -246,8 +257,8 @@ class SecurityNKeyTest : public FilesTest {
     ASSERT_TRUE(user.ok()) << user.status();
     user_.emplace(*std::move(user));
     Write("user.nk", user_->Seed() + "\n");
-    Write("nkey.conf", absl::StrCat("authorization { users = [ { nkey: \"", user_->PublicKey(),
-                                    "\" } ] }\n"));
+    Write("nkey.conf",
+          absl::StrCat("authorization { users = [ { nkey: \"", user_->PublicKey(), "\" } ] }\n"));
   }
 
   static void TearDownTestSuite() {
@@ -261,8 +272,7 @@ class SecurityNKeyTest : public FilesTest {
     nats_ = *std::move(nats);
   }
 
-  static TransportOptions NKeyOptions(const std::string& public_key,
-                                      const std::string& seed_file) {
+  static TransportOptions NKeyOptions(const std::string& public_key, const std::string& seed_file) {
     TransportOptions options;
     options.nkey_public_key = public_key;
     options.nkey_seed_file = seed_file;
@@ -310,10 +320,16 @@ TEST_F(SecurityNKeyTest, GarbledSeedFileIsInvalidArgument) {
 }
 
 // A nats-server in operator mode that trusts one operator, which signed one
-// account (preloaded into its memory resolver), and credentials files
-// ("user.creds") for a user of that account.
+// account (preloaded into its memory resolver), and the credentials of a
+// user of that account ("user.creds") and of a user of an account the
+// operator never signed ("stranger.creds").
 class SecurityCredentialsTest : public FilesTest {
  protected:
+  struct Credentials {
+    std::string jwt;
+    std::string seed;
+  };
+
   static void SetUpTestSuite() {
     FilesTest::SetUpTestSuite();
     absl::StatusOr<NKey> operator_key = NKey::Generate(NKeyType::kOperator);
@@ -326,24 +342,25 @@ class SecurityCredentialsTest : public FilesTest {
         testing::AccountJwt(*operator_key, account->PublicKey());
     ASSERT_TRUE(account_jwt.ok()) << account_jwt.status();
     Write("operator.jwt", *operator_jwt);
-    Write("operator.conf",
-          absl::StrCat("operator: \"", File("operator.jwt"), "\"\nresolver: MEMORY\n",
-                       "resolver_preload: {\n  ", account->PublicKey(), ": \"", *account_jwt,
-                       "\"\n}\n"));
-    ASSERT_NO_FATAL_FAILURE(WriteCredentials(*account, "user.creds"));
-    // A user of an account key the operator never signed.
-    absl::StatusOr<NKey> stranger = NKey::Generate(NKeyType::kAccount);
-    ASSERT_TRUE(stranger.ok()) << stranger.status();
-    ASSERT_NO_FATAL_FAILURE(WriteCredentials(*stranger, "stranger.creds"));
+    Write("operator.conf", absl::StrCat("operator: \"", File("operator.jwt"),
+                                        "\"\nresolver: MEMORY\n", "resolver_preload: {\n  ",
+                                        account->PublicKey(), ": \"", *account_jwt, "\"\n}\n"));
+    ASSERT_NO_FATAL_FAILURE(MakeUser(*account, &user_));
+    Write("user.creds", testing::FormatCredentials(user_.jwt, user_.seed));
+    absl::StatusOr<NKey> stranger_account = NKey::Generate(NKeyType::kAccount);
+    ASSERT_TRUE(stranger_account.ok()) << stranger_account.status();
+    Credentials stranger;
+    ASSERT_NO_FATAL_FAILURE(MakeUser(*stranger_account, &stranger));
+    Write("stranger.creds", testing::FormatCredentials(stranger.jwt, stranger.seed));
   }
 
-  // Writes the credentials of a new user of `account` to `name`.
-  static void WriteCredentials(const NKey& account, const std::string& name) {
-    absl::StatusOr<NKey> user = NKey::Generate(NKeyType::kUser);
-    ASSERT_TRUE(user.ok()) << user.status();
-    absl::StatusOr<std::string> user_jwt = testing::UserJwt(account, user->PublicKey());
-    ASSERT_TRUE(user_jwt.ok()) << user_jwt.status();
-    Write(name, testing::FormatCredentials(*user_jwt, user->Seed()));
+  // A new user of `account`.
+  static void MakeUser(const NKey& account, Credentials* user) {
+    absl::StatusOr<NKey> key = NKey::Generate(NKeyType::kUser);
+    ASSERT_TRUE(key.ok()) << key.status();
+    absl::StatusOr<std::string> jwt = testing::UserJwt(account, key->PublicKey());
+    ASSERT_TRUE(jwt.ok()) << jwt.status();
+    *user = {*jwt, key->Seed()};
   }
 
   void SetUp() override {
@@ -352,35 +369,56 @@ class SecurityCredentialsTest : public FilesTest {
     nats_ = *std::move(nats);
   }
 
-  static TransportOptions CredentialsOptions(const std::string& file) {
+  absl::Status ConnectWith(const std::string& credentials_file) {
     TransportOptions options;
-    options.credentials_file = file;
-    return options;
+    options.credentials_file = credentials_file;
+    return Connect(*nats_, options).status();
   }
 
+  static Credentials user_;
   std::unique_ptr<NatsServer> nats_;
 };
 
+SecurityCredentialsTest::Credentials SecurityCredentialsTest::user_;
+
 TEST_F(SecurityCredentialsTest, GoodCredentialsConnect) {
-  auto transport = Connect(*nats_, CredentialsOptions(File("user.creds")));
+  TransportOptions options;
+  options.credentials_file = File("user.creds");
+  auto transport = Connect(*nats_, options);
   ASSERT_TRUE(transport.ok()) << transport.status();
   ExpectRoundTrip(**transport);
 }
 
 TEST_F(SecurityCredentialsTest, UserOfAnotherAccountIsUnauthenticated) {
-  absl::Status status = Connect(*nats_, CredentialsOptions(File("stranger.creds"))).status();
+  absl::Status status = ConnectWith(File("stranger.creds"));
   EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated) << status;
   status = Connect(*nats_, {}).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated) << status;
 }
 
-TEST_F(SecurityCredentialsTest, GarbledCredentialsAreInvalidArgument) {
-  const std::string garbled = Write("garbled.creds", "-----BEGIN NATS USER JWT-----\nnot a jwt\n");
-  absl::Status status = Connect(*nats_, CredentialsOptions(garbled)).status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
-  status = Connect(*nats_, CredentialsOptions(File("missing.creds"))).status();
+TEST_F(SecurityCredentialsTest, BadCredentialsFilesAreInvalidArgument) {
+  absl::Status status = ConnectWith(File("missing.creds"));
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
   EXPECT_NE(status.message().find("missing.creds"), absl::string_view::npos) << status;
+
+  const std::string good = testing::FormatCredentials(user_.jwt, user_.seed);
+  status = ConnectWith(Write("truncated.creds", good.substr(0, good.size() / 2)));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_NE(status.message().find("truncated.creds"), absl::string_view::npos) << status;
+
+  std::string seed = user_.seed;
+  seed[20] = seed[20] == 'A' ? 'B' : 'A';  // The checksum no longer matches.
+  status = ConnectWith(Write("bad-seed.creds", testing::FormatCredentials(user_.jwt, seed)));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_NE(status.message().find("bad-seed.creds"), absl::string_view::npos) << status;
+}
+
+TEST_F(SecurityCredentialsTest, GarbledJwtIsUnauthenticated) {
+  // nats.c sends the JWT as it is; only the server can tell it is no JWT.
+  const std::string garbled = user_.jwt.substr(0, user_.jwt.size() - 10);
+  absl::Status status =
+      ConnectWith(Write("garbled-jwt.creds", testing::FormatCredentials(garbled, user_.seed)));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated) << status;
 }
 
 }  // namespace

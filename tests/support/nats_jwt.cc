@@ -57,8 +57,8 @@ absl::StatusOr<std::string> UserJwt(const NKey& account_key, const std::string& 
 }
 
 absl::StatusOr<std::string> UserClaims(const std::string& account_public_key,
-                                       const std::string& user_public_key,
-                                       const std::string& name, absl::Time issued_at) {
+                                       const std::string& user_public_key, const std::string& name,
+                                       absl::Time issued_at) {
   return Claims(account_public_key, user_public_key, name, issued_at, "user", kUserFields);
 }
 

@@ -25,8 +25,8 @@ absl::StatusOr<std::string> UserJwt(const NKey& account_key, const std::string& 
 // The claims (JSON) of a user JWT exactly as nsc writes them, with the ID
 // ("jti") nats-io/jwt derives from the other standard claims.
 absl::StatusOr<std::string> UserClaims(const std::string& account_public_key,
-                                       const std::string& user_public_key,
-                                       const std::string& name, absl::Time issued_at);
+                                       const std::string& user_public_key, const std::string& name,
+                                       absl::Time issued_at);
 // `claims` signed by `issuer`: header.claims.signature, each base64url.
 absl::StatusOr<std::string> SignJwt(const NKey& issuer, const std::string& claims);
 

@@ -18,8 +18,8 @@ constexpr size_t kKeySize = 32;
 // up to the raw 32 bytes that end them (RFC 8410).
 constexpr std::string_view kPrivateKeyDerPrefix(
     "\x30\x2e\x02\x01\x00\x30\x05\x06\x03\x2b\x65\x70\x04\x22\x04\x20", 16);
-constexpr std::string_view kPublicKeyDerPrefix(
-    "\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00", 12);
+constexpr std::string_view kPublicKeyDerPrefix("\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00",
+                                               12);
 
 constexpr uint8_t kSeedPrefix = 18 << 3;  // 'S'
 
@@ -64,8 +64,8 @@ absl::StatusOr<std::string> RunOpenssl(const std::vector<std::string>& args,
   absl::StatusOr<ProcessResult> result = RunProcess(argv, input);
   if (!result.ok()) return result.status();
   if (result->exit_code != 0) {
-    return absl::InternalError(absl::StrCat("openssl ", args.empty() ? "" : args[0], " exited with ",
-                                            result->exit_code, ": ", result->err));
+    return absl::InternalError(absl::StrCat("openssl ", args.empty() ? "" : args[0],
+                                            " exited with ", result->exit_code, ": ", result->err));
   }
   return std::move(result->out);
 }
@@ -126,7 +126,8 @@ absl::StatusOr<NKey> NKey::FromSeed(NKeyType type, std::string seed) {
 absl::StatusOr<std::string> NKey::Sign(const std::string& data) const {
   // openssl signs ed25519 only in one shot, from a file whose size it knows.
   char dir[] = "/tmp/micro-nkey-XXXXXX";
-  if (mkdtemp(dir) == nullptr) return absl::InternalError(absl::StrCat("mkdtemp: ", strerror(errno)));
+  if (mkdtemp(dir) == nullptr)
+    return absl::InternalError(absl::StrCat("mkdtemp: ", strerror(errno)));
   const std::string key_file = absl::StrCat(dir, "/key.der");
   const std::string data_file = absl::StrCat(dir, "/data");
   std::ofstream(key_file, std::ios::binary) << kPrivateKeyDerPrefix << seed_;
