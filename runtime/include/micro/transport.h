@@ -202,7 +202,10 @@ class Transport {
 // server of `options.url` can be reached within `options.connect_timeout` or
 // TLS fails (a server that rejects the client's certificate just closes the
 // connection, so that too is UNAVAILABLE); INVALID_ARGUMENT for a malformed
-// URL or unreadable certificate, key or credentials files.
+// URL, an unreadable certificate or key file, or an NKey seed or credentials
+// file that is unreadable or holds no valid user seed (checked before
+// connecting). A credentials file's JWT is checked only by the server: a
+// garbled one is UNAUTHENTICATED.
 absl::StatusOr<std::shared_ptr<Transport>> ConnectNats(const TransportOptions& options = {});
 
 }  // namespace micro

@@ -6,8 +6,12 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -17,6 +21,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -55,6 +61,35 @@ absl::Status FromNats(natsStatus status, absl::string_view what) {
     default:
       return absl::UnavailableError(message);
   }
+}
+
+// nats.c reads NKey seed and credentials files only while it connects, and
+// reports a bad one as a failed connection (UNAVAILABLE). Checking first
+// that `path` is readable and holds a user seed nats.c can sign with makes
+// a bad file the caller's error, with the file's name.
+absl::Status CheckSeedFile(const std::string& path, absl::string_view what) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read ", what, " '", path, "': ", strerror(errno)));
+  }
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string seed(absl::StripAsciiWhitespace(line));
+    // Secrets do not outlive the check.
+    std::fill(line.begin(), line.end(), 'x');
+    if (!absl::StartsWith(seed, "SU")) continue;
+    unsigned char* signature = nullptr;
+    int length = 0;
+    natsStatus s = nats_Sign(seed.c_str(), "micro", &signature, &length);
+    free(signature);
+    std::fill(seed.begin(), seed.end(), 'x');
+    if (s == NATS_OK) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        FromNats(s, absl::StrCat(what, " '", path, "' holds a bad user NKey seed")).message());
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, " '", path, "' holds no user NKey seed (a line \"SU...\")"));
 }
 
 // Takes ownership of `msg` and destroys it.
@@ -195,6 +230,14 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     absl::Status status = FromNats(natsOptions_Create(&opts), "creating NATS options");
     if (!status.ok()) return status;
     std::unique_ptr<natsOptions, decltype(&natsOptions_Destroy)> owned(opts, natsOptions_Destroy);
+    if (!options.nkey_seed_file.empty()) {
+      status = CheckSeedFile(options.nkey_seed_file, "NKey seed file");
+      if (!status.ok()) return status;
+    }
+    if (!options.credentials_file.empty()) {
+      status = CheckSeedFile(options.credentials_file, "credentials file");
+      if (!status.ok()) return status;
+    }
     natsStatus s = natsOptions_SetURL(opts, options.url.c_str());
     if (s == NATS_OK && !options.name.empty()) s = natsOptions_SetName(opts, options.name.c_str());
     if (s == NATS_OK) {
