@@ -64,13 +64,16 @@ class Counter {
 
 class MicroCounter final : public Counter {
  public:
-  static std::unique_ptr<MicroCounter> Start(micro::Broker& broker) {
+  static std::unique_ptr<MicroCounter> Start(micro::Broker& broker,
+                                             micro::SubscribeOptions options) {
     auto counter = std::make_unique<MicroCounter>();
     auto subscription = broker.Subscribe<TestEvent>(
-        kTopic, [raw = counter.get()](const TestEvent&, const micro::EventContext&) {
+        kTopic,
+        [raw = counter.get()](const TestEvent&, const micro::EventContext&) {
           raw->handled_.fetch_add(1, std::memory_order_relaxed);
           return absl::OkStatus();
-        });
+        },
+        options);
     if (!subscription.ok()) {
       Fail(subscription.status().ToString());
       return nullptr;
@@ -230,6 +233,7 @@ struct Contender {
   std::function<std::unique_ptr<Counter>()> subscribe;
   bool is_baseline = false;  // The raw row the others are compared with.
   bool delivers = true;      // Has a publish->deliver row.
+  bool publishes = true;     // Has a publish row.
 };
 
 bool Run(int64_t messages, int runs) {
@@ -268,14 +272,18 @@ bool Run(int64_t messages, int runs) {
         [connection] { return NatsOk(natsConnection_Flush(connection), "natsConnection_Flush"); };
   };
   micro::Broker* micro_publisher = publisher->get();
+  PublishFn micro_publish = [micro_publisher](const TestEvent& event) {
+    absl::Status status = micro_publisher->Publish(kTopic, event);
+    return status.ok() || Fail(absl::StrCat("micro Publish: ", status.ToString()));
+  };
+  auto no_flush = [] { return true; };  // Publish has written every event to the socket.
+  micro::SubscribeOptions inline_handler;
+  inline_handler.inline_handler = true;
   const std::vector<Contender> contenders = {
-      {"micro broker",
-       [micro_publisher](const TestEvent& event) {
-         absl::Status status = micro_publisher->Publish(kTopic, event);
-         return status.ok() || Fail(absl::StrCat("micro Publish: ", status.ToString()));
-       },
-       [] { return true; },  // Publish has written every event to the socket.
-       [&] { return MicroCounter::Start(**subscriber); }},
+      {"micro broker", micro_publish, no_flush,
+       [&] { return MicroCounter::Start(**subscriber, {}); }},
+      {"micro broker, inline handler", micro_publish, no_flush,
+       [&] { return MicroCounter::Start(**subscriber, inline_handler); }, false, true, false},
       {"raw nats.c, SendAsap", raw_publish(raw_asap.get()), raw_flush(raw_asap.get()),
        [&] { return RawCounter::Start(raw_subscriber.get()); }, true},
       {"raw nats.c, buffered (default)", raw_publish(raw_buffered.get()),
@@ -292,7 +300,7 @@ bool Run(int64_t messages, int runs) {
       // Interleaved, so that load from elsewhere on the machine hits every contender alike.
       for (int run = 0; run < runs; ++run) {
         for (size_t c = 0; c < contenders.size(); ++c) {
-          if (deliver && !contenders[c].delivers) continue;
+          if (deliver ? !contenders[c].delivers : !contenders[c].publishes) continue;
           std::unique_ptr<Counter> counter;
           if (deliver) {
             counter = contenders[c].subscribe();

@@ -601,6 +601,34 @@ TEST_F(BrokerTest, AfterCloseNothingIsPublishedOrSubscribed) {
   EXPECT_EQ((*subscription)->stats().received, 0);
 }
 
+TEST_F(BrokerTest, InlineHandlerSeesEveryEventInOrderAndDrains) {
+  constexpr int kEvents = 1000;
+  auto subscriber = NewBroker();
+  Recorder recorder;
+  SubscribeOptions options;
+  options.inline_handler = true;
+  options.max_concurrency = 2;
+  EXPECT_EQ(subscriber->Subscribe<TestEvent>("inline.events", recorder.Handler(), options)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  options.max_concurrency = 1;
+  options.on_error = recorder.OnError();
+  auto subscription =
+      subscriber->Subscribe<TestEvent>("inline.events", recorder.Handler(), options);
+  ASSERT_TRUE(subscription.ok()) << subscription.status();
+  PublishRange("inline.events", kEvents);
+  ASSERT_TRUE(publisher_transport_->Publish(WireMessage{"inline.events", "", {}, "\xff"}).ok());
+  RoutedBarrier(*publisher_transport_);
+  (*subscription)->Unsubscribe();  // Drains: every event received is handled on return.
+  EXPECT_EQ(recorder.Sequences(), Range(kEvents));
+  SubscriptionStats stats = (*subscription)->stats();
+  EXPECT_EQ(stats.received, kEvents + 1);
+  EXPECT_EQ(stats.handled, kEvents);
+  EXPECT_EQ(stats.decode_errors, 1);
+  EXPECT_EQ(stats.dropped, 0);
+}
+
 // A server's subscriptions are part of its service: listed in INFO, their
 // types in its schema, and drained by Stop after its calls.
 TEST_F(BrokerTest, ServerSubscribersAreAnnouncedAndDrainedOnStop) {

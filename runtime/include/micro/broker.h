@@ -70,6 +70,14 @@ struct SubscribeOptions {
   // How many events of this subscription are handled at once. 1: one at a
   // time, in the order received.
   int max_concurrency = 1;
+  // Runs the handler on the NATS client's delivery thread of this
+  // subscription, as a plain nats.c subscriber does, instead of on the
+  // broker's executor: one thread hand-off less per event
+  // (bench/README.md, broker_throughput). Only for handlers that never
+  // block: while one runs, further events wait in the NATS client's queue,
+  // within the pending limits (drops counted as ever). Needs
+  // max_concurrency 1.
+  bool inline_handler = false;
   // Replaces BrokerOptions::on_error for this subscription.
   EventErrorHandler on_error;
 };

@@ -99,6 +99,10 @@ absl::Status ValidateOptions(const SubscribeOptions& options) {
   if (options.max_concurrency < 1) {
     return absl::InvalidArgumentError("max_concurrency must be at least 1");
   }
+  if (options.inline_handler && options.max_concurrency != 1) {
+    return absl::InvalidArgumentError(
+        "an inline handler runs on one NATS delivery thread: max_concurrency must be 1");
+  }
   return absl::OkStatus();
 }
 
@@ -123,7 +127,9 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
       : definition_(std::move(definition)),
         info_(std::move(info)),
         executor_(executor),
-        on_error_(std::move(on_error)) {}
+        on_error_(std::move(on_error)) {
+    if (definition_.options.inline_handler) inline_event_.reset(definition_.prototype->New());
+  }
 
   const SubscriberInfo& info() const { return info_; }
 
@@ -132,8 +138,17 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
     subscription_ = std::move(subscription);
   }
 
-  // On a NATS delivery thread: queue the event, never wait.
+  // On a NATS delivery thread: queue the event, never wait (unless the
+  // user asked for the handler to run right here).
   void OnMessage(WireMessage message) {
+    if (inline_event_ != nullptr) {
+      // nats.c calls one subscription's callback on one thread at a time,
+      // so the event object is never shared; draining the transport
+      // subscription waits for this call to return.
+      received_.fetch_add(1, std::memory_order_relaxed);
+      Deliver(message, inline_event_.get());
+      return;
+    }
     const size_t bytes = PendingBytes(message);
     const SubscribeOptions& options = definition_.options;
     bool start_task = false;
@@ -274,6 +289,8 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
   const SubscriberInfo info_;
   Executor* const executor_;  // Outlives every task: see NatsBroker.
   const EventErrorHandler on_error_;
+  // Decoded into by every event of an inline_handler subscription.
+  std::unique_ptr<google::protobuf::Message> inline_event_;
 
   // Serializes Drain: a second caller must also wait until the first is done.
   std::mutex drain_mu_;
