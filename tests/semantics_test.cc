@@ -19,6 +19,7 @@
 #include "support/echo_instance.h"
 #include "support/nats_server.h"
 #include "support/process.h"
+#include "util/notification.h"
 
 namespace micro {
 namespace {
@@ -47,6 +48,7 @@ class RecordingEcho final : public Echo::Handler {
     if (request->reply_bytes() > 0) {
       context->AddResponseMetadata("big", std::string(request->reply_bytes(), 'm'));
     }
+    if (request->text() == "with initial metadata") context->AddInitialMetadata("initial", "1");
     if (request->fail_code() != 0) {
       absl::Status status(static_cast<absl::StatusCode>(request->fail_code()), request->text());
       status.SetPayload(kDetailType, absl::Cord(absl::StrCat("detail-", request->fail_code())));
@@ -111,6 +113,42 @@ class NumbersHandler final : public testing::Numbers::Handler {
   absl::Status Double(ServerContext*, ServerReaderWriter<Number, Number>*) override {
     return absl::UnimplementedError("not in this test");
   }
+};
+
+// Count sends initial metadata with its first number and waits for `gate`
+// before the rest, so the caller reads it while the stream is still open;
+// it adds more initial metadata too late, and some trailing metadata. Double
+// sets more initial metadata than the server allows.
+class InitialMetadataNumbers final : public testing::Numbers::Handler {
+ public:
+  absl::Status Count(ServerContext* context, const Number* request,
+                     ServerWriter<Number>* writer) override {
+    context->AddInitialMetadata("phase", "initial");
+    context->AddResponseMetadata("phase-end", "trailing");
+    Number number;
+    for (int64_t i = 1; i <= request->value(); ++i) {
+      number.set_value(i);
+      if (!writer->Write(number)) return absl::CancelledError("the client went away");
+      if (i == 1) {
+        context->AddInitialMetadata("late", "yes");
+        if (!gate.WaitForNotificationWithTimeout(absl::Seconds(20))) {
+          return absl::DeadlineExceededError("the test never opened the gate");
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Sum(ServerContext*, ServerReader<Number>*, Number*) override {
+    return absl::UnimplementedError("not in this test");
+  }
+  absl::Status Double(ServerContext* context, ServerReaderWriter<Number, Number>* stream) override {
+    context->AddInitialMetadata("blob", std::string(2000, 'b'));
+    Number number;
+    stream->Write(number);
+    return absl::OkStatus();
+  }
+
+  internal::Notification gate;
 };
 
 class SemanticsTest : public ::testing::Test {
@@ -279,6 +317,57 @@ TEST_F(SemanticsTest, MetadataSizeLimitsAreClearErrorsOnBothSides) {
   absl::Status response = stub->Echo(&big_reply, request, &reply);
   EXPECT_EQ(response.code(), absl::StatusCode::kResourceExhausted) << response;
   EXPECT_TRUE(big_reply.response_metadata().empty());
+}
+
+TEST_F(SemanticsTest, InitialMetadataArrivesWithTheFirstMessageAndNoneIsLost) {
+  auto& numbers = NewService<InitialMetadataNumbers>();
+  RecordingEcho& echo = NewService<RecordingEcho>();
+  ServerOptions options;
+  options.max_metadata_bytes = 1000;
+  StartServer(options, {&numbers, &echo});
+  auto client = NewClient();
+  auto stub = testing::Numbers::NewStub(client);
+  const Metadata initial{{"phase", "initial"}};
+
+  Number request;
+  request.set_value(3);
+  ClientContext context;
+  auto reader = stub->Count(&context, request);
+  Number number;
+  ASSERT_TRUE(reader->Read(&number));
+  // The handler waits for the gate: the stream is still open.
+  EXPECT_EQ(context.initial_metadata(), initial);
+  numbers.gate.Notify();
+  while (reader->Read(&number)) {
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(number.value(), 3);
+  EXPECT_EQ(context.initial_metadata(), initial);
+  // Added after the first message: it comes with the trailing metadata.
+  EXPECT_EQ(context.response_metadata(), (Metadata{{"late", "yes"}, {"phase-end", "trailing"}}));
+
+  // A stream without messages has it in the trailing metadata.
+  request.set_value(0);
+  ClientContext empty;
+  auto no_numbers = stub->Count(&empty, request);
+  EXPECT_FALSE(no_numbers->Read(&number));
+  ASSERT_TRUE(no_numbers->Finish().ok());
+  EXPECT_TRUE(empty.initial_metadata().empty());
+  EXPECT_EQ(empty.response_metadata(), (Metadata{{"phase", "initial"}, {"phase-end", "trailing"}}));
+
+  // Over the server's metadata limit: a clear error, not a truncation.
+  ClientContext too_big;
+  auto doubled = stub->Double(&too_big);
+  doubled->WritesDone();
+  EXPECT_FALSE(doubled->Read(&number));
+  absl::Status status = doubled->Finish();
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+
+  // A unary reply carries it with the response metadata.
+  ClientContext unary;
+  EchoReply reply;
+  ASSERT_TRUE(Echo::NewStub(client)->Echo(&unary, Request("with initial metadata"), &reply).ok());
+  EXPECT_EQ(unary.response_metadata(), (Metadata{{"initial", "1"}}));
 }
 
 // Logs "<name>.start <method>" and "<name>.end <code>"; refuses calls without

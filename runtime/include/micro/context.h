@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
@@ -41,14 +42,23 @@ class ClientContext {
   void AddMetadata(std::string_view key, std::string_view value);
   const Metadata& metadata() const { return metadata_; }
 
-  // Metadata the server attached to its reply; filled when the call completes.
+  // Metadata the server attached to its reply; filled when the call
+  // completes. For streams, its trailing metadata (and the initial metadata
+  // of a stream that ended without a response message).
   const Metadata& response_metadata() const { return response_metadata_; }
   Metadata* mutable_response_metadata() { return &response_metadata_; }
+
+  // Streams: the server's initial metadata, which came with its first
+  // response message; filled when that message is read. (A unary reply has
+  // one set of metadata: response_metadata.)
+  const Metadata& initial_metadata() const { return initial_metadata_; }
+  Metadata* mutable_initial_metadata() { return &initial_metadata_; }
 
  private:
   absl::Time deadline_ = absl::InfiniteFuture();
   Metadata metadata_;
   Metadata response_metadata_;
+  Metadata initial_metadata_;
 };
 
 // The handler's side of one call. Handlers may construct one in unit tests.
@@ -77,11 +87,24 @@ class ServerContext {
   void AddResponseMetadata(std::string_view key, std::string_view value);
   const Metadata& response_metadata() const { return response_metadata_; }
 
+  // Streams: metadata the caller reads with the first response message
+  // (ClientContext::initial_metadata), long before the stream ends. It goes
+  // out with the handler's first Write; what is added after that, or when
+  // the handler writes nothing, goes with the response (trailing) metadata
+  // at the end, so none is lost. Unary calls have one reply, which carries
+  // it with the response metadata. Invalid entries: as AddResponseMetadata.
+  void AddInitialMetadata(std::string_view key, std::string_view value);
+  // What is added and not sent yet.
+  const Metadata& initial_metadata() const { return initial_metadata_; }
+  // For the framework: hands over what is not sent yet, to send it.
+  Metadata TakeInitialMetadata() { return std::exchange(initial_metadata_, {}); }
+
  private:
   std::string method_;
   absl::Time deadline_;
   Metadata client_metadata_;
   Metadata response_metadata_;
+  Metadata initial_metadata_;
 };
 
 }  // namespace micro

@@ -38,10 +38,20 @@ class MessageStream {
   bool Write(const google::protobuf::Message& message);
   Socket* socket() const { return socket_; }
 
+  // Server side: the first Write sends the initial metadata `context` has
+  // by then; more than `max_bytes` of it cancels the stream with
+  // RESOURCE_EXHAUSTED.
+  void SendInitialMetadataOf(ServerContext* context, size_t max_bytes) {
+    initial_metadata_of_ = context;
+    max_initial_metadata_bytes_ = max_bytes;
+  }
+
  private:
   Socket* socket_;
   const Codec* codec_;
   absl::StatusCode decode_error_;
+  ServerContext* initial_metadata_of_ = nullptr;  // Until the first Write.
+  size_t max_initial_metadata_bytes_ = 0;
 };
 
 // The client side of one streaming call: owns the socket and finishes it.
@@ -54,6 +64,7 @@ class ClientStream {
   ClientStream(const ClientStream&) = delete;
   ClientStream& operator=(const ClientStream&) = delete;
 
+  // The first message read also fills the context's initial_metadata().
   bool Read(google::protobuf::Message* message);
   bool Write(const google::protobuf::Message& message);
   bool WritesDone();
@@ -70,6 +81,7 @@ class ClientStream {
   absl::Status open_status_;
   std::unique_ptr<Socket> socket_;
   std::unique_ptr<MessageStream> messages_;
+  bool read_any_ = false;
 };
 
 // Client side of a server-streaming call.

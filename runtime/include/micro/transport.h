@@ -113,6 +113,16 @@ class Socket {
   // Headers of the frame that ended the stream (the server's trailing
   // metadata is among them); empty before the end.
   virtual Headers TrailingHeaders() = 0;
+
+  // Server side: user metadata for the first data frame, the stream's
+  // initial metadata (docs/PROTOCOL.md, "Frames"). INTERNAL, naming the
+  // entry, for an invalid key or value; FAILED_PRECONDITION once a message
+  // was sent or the stream ended.
+  virtual absl::Status SetInitialMetadata(const Headers& metadata) = 0;
+
+  // Client side: headers of the server's first data frame (its initial
+  // metadata is among them); empty until that frame arrived.
+  virtual Headers InitialHeaders() = 0;
 };
 
 struct StreamOptions {

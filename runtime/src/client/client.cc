@@ -80,6 +80,10 @@ class ClientSocket final : public Socket {
     return status;
   }
   Headers TrailingHeaders() override { return socket_->TrailingHeaders(); }
+  absl::Status SetInitialMetadata(const Headers& metadata) override {
+    return socket_->SetInitialMetadata(metadata);
+  }
+  Headers InitialHeaders() override { return socket_->InitialHeaders(); }
 
  private:
   // Send and Recv may run on two threads at once.

@@ -39,4 +39,8 @@ void ServerContext::AddResponseMetadata(std::string_view key, std::string_view v
   response_metadata_.emplace(absl::AsciiStrToLower(ToAbsl(key)), std::string(value));
 }
 
+void ServerContext::AddInitialMetadata(std::string_view key, std::string_view value) {
+  initial_metadata_.emplace(absl::AsciiStrToLower(ToAbsl(key)), std::string(value));
+}
+
 }  // namespace micro

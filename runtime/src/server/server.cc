@@ -412,16 +412,26 @@ class Server::Impl {
     }
     ServerContext context(open.subject, call->headers.deadline, std::move(call->headers.metadata));
     MessageStream stream(&socket, call->codec, absl::StatusCode::kInvalidArgument);
+    stream.SendInitialMetadataOf(&context, options_.max_metadata_bytes);
     absl::Status status = RunIntercepted(*call->endpoint, &context, [&] {
       return Guarded(context, [&] { return call->endpoint->stream(&context, &stream); });
     });
     Record(endpoint, status, started);
     // Fails harmlessly if the stream already ended (cancelled, peer gone).
-    if (absl::Status bad = CheckResponseMetadata(context.response_metadata()); !bad.ok()) {
+    Metadata trailing = ReplyMetadata(context);
+    if (absl::Status bad = CheckResponseMetadata(trailing); !bad.ok()) {
       socket.End(bad, {}).IgnoreError();
     } else {
-      socket.End(status, context.response_metadata()).IgnoreError();
+      socket.End(status, trailing).IgnoreError();
     }
+  }
+
+  // The response metadata and the initial metadata not sent on its own
+  // (unary calls; streams that sent no message or added it late).
+  static Metadata ReplyMetadata(ServerContext& context) {
+    Metadata metadata = context.response_metadata();
+    metadata.merge(context.TakeInitialMetadata());
+    return metadata;
   }
 
   absl::Status CheckResponseMetadata(const Metadata& metadata) const {
@@ -504,8 +514,8 @@ class Server::Impl {
     if (status.ok()) status = codec.Encode(*outcome.response, &reply.data);
     if (!status.ok()) reply.data.clear();
     const Metadata no_metadata;
-    const Metadata& metadata =
-        outcome.context != nullptr ? outcome.context->response_metadata() : no_metadata;
+    const Metadata metadata =
+        outcome.context != nullptr ? ReplyMetadata(*outcome.context) : no_metadata;
     absl::Status bad = CheckResponseMetadata(metadata);
     if (bad.ok()) {
       bad = protocol::EncodeReplyHeaders(status, codec.ContentType(), metadata, &reply.headers);

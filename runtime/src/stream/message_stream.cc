@@ -25,7 +25,19 @@ bool MessageStream::Read(google::protobuf::Message* message) {
 
 bool MessageStream::Write(const google::protobuf::Message& message) {
   std::string data;
-  if (absl::Status status = codec_->Encode(message, &data); !status.ok()) {
+  absl::Status status = codec_->Encode(message, &data);
+  if (status.ok() && initial_metadata_of_ != nullptr) {
+    Metadata initial = initial_metadata_of_->TakeInitialMetadata();
+    initial_metadata_of_ = nullptr;
+    if (size_t bytes = protocol::MetadataBytes(initial); bytes > max_initial_metadata_bytes_) {
+      status = absl::ResourceExhaustedError(absl::StrCat("handler set initial metadata of ", bytes,
+                                                         " bytes, over the server's limit of ",
+                                                         max_initial_metadata_bytes_));
+    } else if (!initial.empty()) {
+      status = socket_->SetInitialMetadata(initial);
+    }
+  }
+  if (!status.ok()) {
     socket_->Cancel(status);
     return false;
   }
@@ -61,7 +73,12 @@ ClientStream::ClientStream(Client& client, ClientContext* context, const MethodI
 ClientStream::~ClientStream() = default;  // The socket cancels an unfinished stream.
 
 bool ClientStream::Read(google::protobuf::Message* message) {
-  return messages_ != nullptr && messages_->Read(message);
+  if (messages_ == nullptr || !messages_->Read(message)) return false;
+  if (!read_any_) {
+    read_any_ = true;
+    *context_->mutable_initial_metadata() = protocol::ExtractMetadata(socket_->InitialHeaders());
+  }
+  return true;
 }
 
 bool ClientStream::Write(const google::protobuf::Message& message) {

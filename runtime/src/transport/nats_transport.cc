@@ -196,6 +196,10 @@ class NatsSocket final : public Socket {
   void Cancel(const absl::Status& reason) override { core_->Cancel(reason); }
   absl::Status Finish() override { return core_->Finish(); }
   Headers TrailingHeaders() override { return core_->TrailingHeaders(); }
+  absl::Status SetInitialMetadata(const Headers& metadata) override {
+    return core_->SetInitialMetadata(metadata);
+  }
+  Headers InitialHeaders() override { return core_->InitialHeaders(); }
 
  private:
   std::shared_ptr<internal::StreamCore> core_;

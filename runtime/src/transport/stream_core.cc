@@ -161,6 +161,7 @@ void StreamCore::OnData(WireMessage frame) {
               "peer sent message ", last, " beyond its window of ", window_bytes_, " bytes")),
           /*tell_peer=*/true);
     } else {
+      if (*seq == 1) initial_headers_ = std::move(frame.headers);
       received_ = last;
       unacked_bytes_received_ += bytes;
       for (std::string& message : messages) received_messages_.push_back(std::move(message));
@@ -270,6 +271,7 @@ bool StreamCore::PublishQueuedLocked(std::unique_lock<std::mutex>& lock, size_t 
     frame.reply = local_address_;
     frame.headers.emplace(protocol::kFrameHeader, protocol::FrameKindName(FrameKind::kData));
     frame.headers.emplace(protocol::kSeqHeader, absl::StrCat(sent_ + 1));
+    if (sent_ == 0) frame.headers.merge(pending_initial_metadata_);
     if (count == 1) {
       frame.data = std::move(outbox_.front());
     } else {
@@ -424,6 +426,29 @@ absl::Status StreamCore::Finish() {
 Headers StreamCore::TrailingHeaders() {
   std::lock_guard lock(mu_);
   return trailing_headers_;
+}
+
+absl::Status StreamCore::SetInitialMetadata(const Headers& metadata) {
+  Headers headers;
+  if (absl::Status bad = protocol::EncodeReplyHeaders(absl::OkStatus(), "", metadata, &headers);
+      !bad.ok()) {
+    return bad;
+  }
+  std::lock_guard lock(mu_);
+  if (role_ != Role::kServer) {
+    return absl::FailedPreconditionError("only a server sends initial metadata");
+  }
+  if (final_status_ || send_closed_) return absl::FailedPreconditionError("the stream has ended");
+  if (sent_ > 0 || !outbox_.empty()) {
+    return absl::FailedPreconditionError("initial metadata must precede the first message");
+  }
+  pending_initial_metadata_ = std::move(headers);
+  return absl::OkStatus();
+}
+
+Headers StreamCore::InitialHeaders() {
+  std::lock_guard lock(mu_);
+  return initial_headers_;
 }
 
 absl::Status StreamCore::SendFrameLocked(FrameKind kind, Headers headers, std::string data) {
