@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -621,10 +622,12 @@ TEST_F(SemanticsTest, NonIdempotentCallIsNotRetriedWhenItsInstanceDies) {
 
 TEST_F(SemanticsTest, NatsServerRestartFailsCallsFastThenRecovers) {
   RecordingEcho& echo = NewService<RecordingEcho>();
-  StartServer({}, {&echo});
+  NumbersHandler& numbers = NewService<NumbersHandler>();
+  StartServer({}, {&echo, &numbers});
   ClientOptions options;
   options.retry.max_attempts = 1;
-  auto stub = Echo::NewStub(NewClient(options));
+  auto client = NewClient(options);
+  auto stub = Echo::NewStub(client);
   EchoReply reply;
   ClientContext before;
   ASSERT_TRUE(stub->Echo(&before, Request("before"), &reply).ok());
@@ -641,6 +644,37 @@ TEST_F(SemanticsTest, NatsServerRestartFailsCallsFastThenRecovers) {
   }
   EXPECT_EQ(unavailable, sent) << "calls during the outage fail fast, not by their deadline";
 
+  // Unless they ask to wait: until their deadline, then DEADLINE_EXCEEDED...
+  ClientContext short_wait;
+  short_wait.set_wait_for_ready(true);
+  short_wait.set_timeout(absl::Milliseconds(300));
+  absl::Status waited = stub->Echo(&short_wait, Request("waits"), &reply);
+  EXPECT_EQ(waited.code(), absl::StatusCode::kDeadlineExceeded) << waited;
+  EXPECT_FALSE(IsRemoteError(waited));
+  // ... or until NATS is back.
+  absl::Status patient_status = absl::UnknownError("not finished");
+  std::thread patient([&] {
+    ClientContext context;
+    context.set_wait_for_ready(true);
+    context.set_timeout(absl::Seconds(30));
+    EchoReply patient_reply;
+    patient_status = stub->Echo(&context, Request("patient"), &patient_reply);
+  });
+  absl::Status stream_status = absl::UnknownError("not finished");
+  int64_t last_number = 0;
+  std::thread patient_stream([&] {
+    ClientContext context;
+    context.set_wait_for_ready(true);
+    context.set_timeout(absl::Seconds(30));
+    Number request;
+    request.set_value(5);
+    auto reader = testing::Numbers::NewStub(client)->Count(&context, request);
+    Number number;
+    while (reader->Read(&number)) last_number = number.value();
+    stream_status = reader->Finish();
+  });
+  absl::SleepFor(absl::Milliseconds(200));
+
   auto restarted = NatsServer::Start({}, nats_->port());
   ASSERT_TRUE(restarted.ok()) << restarted.status();
   nats_ = *std::move(restarted);
@@ -655,6 +689,37 @@ TEST_F(SemanticsTest, NatsServerRestartFailsCallsFastThenRecovers) {
   std::printf("restart: %d calls during the outage, %d UNAVAILABLE; recovered after %d tries\n",
               sent, unavailable, attempts);
   EXPECT_TRUE(recovered) << "the service did not come back after the nats-server restart";
+  patient.join();
+  patient_stream.join();
+  EXPECT_TRUE(patient_status.ok()) << patient_status;
+  EXPECT_TRUE(stream_status.ok()) << stream_status;
+  EXPECT_EQ(last_number, 5);
+}
+
+TEST_F(SemanticsTest, WaitForReadyCallsWaitForAServerToListen) {
+  auto client = NewClient();
+  auto stub = Echo::NewStub(client);
+  EchoReply reply;
+  ClientContext impatient;
+  impatient.set_timeout(absl::Seconds(5));
+  absl::Status status = stub->Echo(&impatient, Request("now"), &reply);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+
+  absl::Status patient_status = absl::UnknownError("not finished");
+  EchoReply patient_reply;
+  std::thread patient([&] {
+    ClientContext context;
+    context.set_wait_for_ready(true);
+    context.set_timeout(absl::Seconds(30));
+    patient_status = stub->Echo(&context, Request("patient"), &patient_reply);
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  RecordingEcho& echo = NewService<RecordingEcho>();
+  StartServer({}, {&echo});
+  patient.join();
+  EXPECT_TRUE(patient_status.ok()) << patient_status;
+  EXPECT_EQ(patient_reply.text(), "patient");
+  EXPECT_EQ(echo.calls(), 1);
 }
 
 }  // namespace

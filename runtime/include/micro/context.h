@@ -37,6 +37,16 @@ class ClientContext {
   void set_timeout(absl::Duration timeout) { deadline_ = absl::Now() + timeout; }
   absl::Time deadline() const { return deadline_; }
 
+  // What a call does while no server can be reached: by default (false) it
+  // fails at once with UNAVAILABLE, so callers can react. With true it
+  // waits: while the NATS connection is down, and (unary calls) while no
+  // server listens on the method's subject, it is sent again after the
+  // client's RetryPolicy backoffs (neither max_attempts nor the retry
+  // budget limit this), until it goes through or its deadline passes; then
+  // it fails with DEADLINE_EXCEEDED. Streams wait for the connection only.
+  void set_wait_for_ready(bool wait) { wait_for_ready_ = wait; }
+  bool wait_for_ready() const { return wait_for_ready_; }
+
   // Adds request metadata. Keys are lower-cased; an invalid key or value
   // makes the call fail with INVALID_ARGUMENT before anything is sent.
   void AddMetadata(std::string_view key, std::string_view value);
@@ -56,6 +66,7 @@ class ClientContext {
 
  private:
   absl::Time deadline_ = absl::InfiniteFuture();
+  bool wait_for_ready_ = false;
   Metadata metadata_;
   Metadata response_metadata_;
   Metadata initial_metadata_;

@@ -192,8 +192,10 @@ class Transport {
 
   // Opens a stream to `open.subject` (the method subject) with the headers of
   // `open` (content type, timeout, metadata); frame headers are added.
-  // Returns at once: failures to reach a server end the stream and surface
-  // from Send, Recv and Finish.
+  // Returns at once. UNAVAILABLE, marked unprocessed (micro/errors.h), if
+  // the open frame cannot be published (the connection is down); later
+  // failures to reach a server end the stream and surface from Send, Recv
+  // and Finish.
   virtual absl::StatusOr<std::unique_ptr<Socket>> Dial(const WireMessage& open,
                                                        const StreamOptions& options) = 0;
 

@@ -201,6 +201,23 @@ class Client::Impl {
     if (absl::Status status = chain.Start(); !status.ok()) return status;
     StreamOptions options;
     options.deadline = std::min(context->deadline(), internal::InheritedDeadline::Current());
+    absl::StatusOr<std::unique_ptr<Socket>> socket = DialOnce(context, method, options, chain);
+    for (int waits = 1; !socket.ok() && WaitsForReady(*context, socket.status()); ++waits) {
+      absl::Time when = absl::Now() + Backoff(waits);
+      if (when >= options.deadline) {
+        absl::SleepFor(options.deadline - absl::Now());
+        return NotReadyByDeadline(socket.status());
+      }
+      absl::SleepFor(when - absl::Now());
+      socket = DialOnce(context, method, options, chain);
+    }
+    return socket;
+  }
+
+  // One try at opening a stream; an unprocessed UNAVAILABLE if not connected.
+  absl::StatusOr<std::unique_ptr<Socket>> DialOnce(ClientContext* context, const MethodInfo& method,
+                                                   const StreamOptions& options,
+                                                   InterceptorChain& chain) {
     absl::StatusOr<WireMessage> open = RequestMessage(*context, method, options.deadline);
     if (!open.ok()) return open.status();
     std::shared_ptr<const Instance> instance;
@@ -251,10 +268,48 @@ class Client::Impl {
                                                     ? protocol::DecodeReplyStatus(reply->headers)
                                                     : reply.status();
                           if (instance != nullptr) options_.selector->Mark(instance->id, status);
-                          if (!status.ok() && Retry(call, status, attempt_deadline)) return;
+                          if (!status.ok() && (WaitForReady(call, status) ||
+                                               Retry(call, status, attempt_deadline))) {
+                            return;
+                          }
                           if (status.ok()) budget_.Succeeded();
                           std::move(call->on_reply)(std::move(reply));
                         });
+  }
+
+  // Whether a call that failed with `status` waits (ClientContext::set_wait_for_ready):
+  // nothing was sent because nobody could take it.
+  static bool WaitsForReady(const ClientContext& context, const absl::Status& status) {
+    return context.wait_for_ready() && absl::IsUnavailable(status) && IsUnprocessed(status);
+  }
+
+  static absl::Status NotReadyByDeadline(const absl::Status& last) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("deadline passed while waiting for a server: ", last.message()));
+  }
+
+  // Schedules the next attempt of a call that waits for ready, or its failure
+  // at the deadline; false if the call does not wait.
+  bool WaitForReady(const std::shared_ptr<PendingCall>& call, const absl::Status& status) {
+    if (!WaitsForReady(*call->context, status)) return false;
+    absl::Time when = absl::Now() + Backoff(call->attempts);
+    if (when < call->deadline) {
+      timers_.Schedule(when, [this, call] { Attempt(call); });
+    } else {
+      timers_.Schedule(call->deadline,
+                       [call, status] { std::move(call->on_reply)(NotReadyByDeadline(status)); });
+    }
+    return true;
+  }
+
+  // The wait before attempt `attempts` + 1 (RetryPolicy).
+  absl::Duration Backoff(int attempts) {
+    const RetryPolicy& policy = options_.retry;
+    double cap = absl::ToDoubleSeconds(policy.initial_backoff) *
+                 std::pow(policy.backoff_multiplier, std::min(attempts, 64) - 1);
+    cap = std::min(cap, absl::ToDoubleSeconds(policy.max_backoff));
+    std::lock_guard lock(random_mu_);
+    return absl::Seconds(absl::Uniform(random_, cap / 2, cap));
   }
 
   // Schedules the next attempt if RetryPolicy allows one after `status`.
@@ -268,15 +323,7 @@ class Client::Impl {
     if (!retryable || !budget_.FailedMayRetry() || call->attempts >= policy.max_attempts) {
       return false;
     }
-    double cap = absl::ToDoubleSeconds(policy.initial_backoff) *
-                 std::pow(policy.backoff_multiplier, call->attempts - 1);
-    cap = std::min(cap, absl::ToDoubleSeconds(policy.max_backoff));
-    absl::Duration backoff;
-    {
-      std::lock_guard lock(random_mu_);
-      backoff = absl::Seconds(absl::Uniform(random_, cap / 2, cap));
-    }
-    absl::Time when = absl::Now() + backoff;
+    absl::Time when = absl::Now() + Backoff(call->attempts);
     if (when >= call->deadline) return false;
     timers_.Schedule(when, [this, call] { Attempt(call); });
     return true;

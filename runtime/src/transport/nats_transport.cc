@@ -393,7 +393,10 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     frame.headers.emplace(protocol::kFrameHeader,
                           protocol::FrameKindName(protocol::FrameKind::kOpen));
     AddWindowAndHeartbeat(options, &frame.headers);
-    if (absl::Status sent = PublishCallStart(frame, Address(id)); !sent.ok()) core->Fail(sent);
+    if (absl::Status sent = PublishCallStart(frame, Address(id)); !sent.ok()) {
+      core->Fail(sent);
+      return sent;
+    }
     return std::unique_ptr<Socket>(new NatsSocket(std::move(core)));
   }
 
