@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -24,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -65,7 +67,17 @@ constexpr auto kHangTimeout = std::chrono::minutes(10);
 constexpr absl::Duration kPeerReadyTimeout = absl::Seconds(60);  // Under valgrind too.
 constexpr absl::Duration kPeerStopGrace = absl::Seconds(60);
 
-enum class Kind { kMicroSync, kMicroInlineSync, kMicroAsync, kNatsSync, kNatsAsync, kGrpcSync };
+enum class Kind {
+  kMicroSync,
+  kMicroInlineSync,
+  kMicroAsync,
+  kNatsSync,
+  kNatsAsync,
+  kGrpcSync,
+  kMicroSyncToRaw,
+  kNatsSyncToMicro,
+  kNatsSyncToMicroInline,
+};
 
 struct Contender {
   Kind kind;
@@ -73,6 +85,9 @@ struct Contender {
   const char* name;  // In the table.
   const char* peer;  // The bench_peer kind that serves it.
   bool async;
+  // Mixes one framework's client with another's server, to tell where a
+  // difference comes from; runs only when --only names it.
+  bool diagnostic = false;
 };
 
 constexpr Contender kContenders[] = {
@@ -83,6 +98,13 @@ constexpr Contender kContenders[] = {
     {Kind::kNatsSync, "nats-sync", "raw nats.c, sync Request", "nats", false},
     {Kind::kNatsAsync, "nats-async", "raw nats.c, async publish + shared reply sub", "nats", true},
     {Kind::kGrpcSync, "grpc-sync", "gRPC C++ 1.51, sync unary", "grpc", false},
+    {Kind::kMicroSyncToRaw, "micro-sync-to-nats", "micro, sync stub, to the raw nats.c replier",
+     "nats", false, true},
+    {Kind::kNatsSyncToMicro, "nats-sync-to-micro", "raw nats.c, sync Request, to the micro server",
+     "micro", false, true},
+    {Kind::kNatsSyncToMicroInline, "nats-sync-to-micro-inline",
+     "raw nats.c, sync Request, to the micro server with inline_unary_handlers", "micro-inline",
+     false, true},
 };
 
 const Contender& Find(Kind kind) {
@@ -250,11 +272,13 @@ class MicroClient final : public AsyncClient {
     auto shared = std::make_shared<micro::Client>(*transport);
     client->stub_ = micro::testing::Echo::NewStub(shared);
     client->inline_stub_ = micro::bench::InlineEcho::NewStub(shared);
+    client->raw_stub_.client = shared;
     return client;
   }
 
-  SyncCall Sync(const EchoRequest& request, bool inline_server) {
-    if (inline_server) return SyncOn(*inline_stub_, request);
+  SyncCall Sync(const EchoRequest& request, Kind kind) {
+    if (kind == Kind::kMicroInlineSync) return SyncOn(*inline_stub_, request);
+    if (kind == Kind::kMicroSyncToRaw) return SyncOn(raw_stub_, request);
     return SyncOn(*stub_, request);
   }
 
@@ -297,6 +321,18 @@ class MicroClient final : public AsyncClient {
 
   std::unique_ptr<micro::testing::Echo::Stub> stub_;
   std::unique_ptr<micro::bench::InlineEcho::Stub> inline_stub_;
+  // The raw replier's subject as a micro method: it answers a plain NATS
+  // message, which micro reads as an OK reply.
+  struct RawReplierStub {
+    static constexpr micro::MethodInfo kEcho{
+        "micro.bench.RawEcho",    "Echo", micro::bench::kRawSubject,
+        micro::RpcKind::kUnary,   false,  "micro.testing.EchoRequest",
+        "micro.testing.EchoReply"};
+    absl::Status Echo(micro::ClientContext* context, const EchoRequest& request, EchoReply* reply) {
+      return client->Call(context, kEcho, request, reply);
+    }
+    std::shared_ptr<micro::Client> client;
+  } raw_stub_;
   const EchoRequest* request_ = nullptr;
   std::vector<Call> calls_;  // One per lane.
 };
@@ -333,12 +369,14 @@ class RawNatsClient final : public AsyncClient {
     replies_.reset();  // No callback may run past this point.
   }
 
-  SyncCall Sync(const EchoRequest& request) {
-    return [this, &request] {
+  // To the raw replier, or to `subject` (a micro server's method, which
+  // takes a request without headers).
+  SyncCall Sync(const EchoRequest& request, const char* subject = micro::bench::kRawSubject) {
+    return [this, &request, subject] {
       std::string data = request.SerializeAsString();
       natsMsg* raw_reply = nullptr;
-      if (!NatsOk(natsConnection_Request(&raw_reply, requester_.get(), micro::bench::kRawSubject,
-                                         data.data(), static_cast<int>(data.size()),
+      if (!NatsOk(natsConnection_Request(&raw_reply, requester_.get(), subject, data.data(),
+                                         static_cast<int>(data.size()),
                                          std::chrono::milliseconds(kCallTimeout).count()),
                   "natsConnection_Request")) {
         return false;
@@ -471,18 +509,20 @@ class Bench {
     auto nats = micro::testing::NatsServer::Start();
     if (!nats.ok()) return Fail(nats.status().ToString());
     nats_ = *std::move(nats);
+    // A contender's key starts with its client's framework.
+    std::set<std::string> clients;
     for (const Contender& contender : kContenders) {
-      if (!Selected(contender) || peers_.count(contender.peer) != 0) continue;
-      if (!StartPeer(contender.peer)) return false;
+      if (!Selected(contender)) continue;
+      clients.insert(std::string(contender.key, std::strchr(contender.key, '-')));
+      if (peers_.count(contender.peer) == 0 && !StartPeer(contender.peer)) return false;
     }
-    if ((peers_.count("micro") || peers_.count("micro-inline")) &&
-        (micro_ = MicroClient::Connect(nats_->url())) == nullptr) {
+    if (clients.count("micro") && (micro_ = MicroClient::Connect(nats_->url())) == nullptr) {
       return false;
     }
-    if (peers_.count("nats") && (nats_client_ = RawNatsClient::Connect(nats_->url())) == nullptr) {
+    if (clients.count("nats") && (nats_client_ = RawNatsClient::Connect(nats_->url())) == nullptr) {
       return false;
     }
-    if (peers_.count("grpc")) grpc_ = std::make_unique<GrpcClient>(grpc_port_);
+    if (clients.count("grpc")) grpc_ = std::make_unique<GrpcClient>(grpc_port_);
     return true;
   }
 
@@ -591,7 +631,10 @@ class Bench {
   const std::vector<RateRow>& rate_rows() const { return rate_rows_; }
 
  private:
-  bool Selected(const Contender& contender) const { return Selected(contender.key); }
+  bool Selected(const Contender& contender) const {
+    if (!contender.diagnostic) return Selected(contender.key);
+    return std::find(config_.only.begin(), config_.only.end(), contender.key) != config_.only.end();
+  }
   bool Selected(const std::string& key) const {
     return config_.only.empty() ||
            std::find(config_.only.begin(), config_.only.end(), key) != config_.only.end();
@@ -625,8 +668,8 @@ class Bench {
     switch (row.kind) {
       case Kind::kMicroSync:
       case Kind::kMicroInlineSync:
-        return RunSync(micro_->Sync(request, row.kind == Kind::kMicroInlineSync), row.in_flight,
-                       budget, lanes);
+      case Kind::kMicroSyncToRaw:
+        return RunSync(micro_->Sync(request, row.kind), row.in_flight, budget, lanes);
       case Kind::kMicroAsync:
         micro_->set_request(&request);
         return micro_->Run(row.in_flight, budget, lanes);
@@ -637,6 +680,14 @@ class Bench {
         return nats_client_->Run(row.in_flight, budget, lanes);
       case Kind::kGrpcSync:
         return RunSync(grpc_->Sync(request), row.in_flight, budget, lanes);
+      case Kind::kNatsSyncToMicro:
+        return RunSync(
+            nats_client_->Sync(request, micro::testing::Echo::Methods::kEcho.subject.data()),
+            row.in_flight, budget, lanes);
+      case Kind::kNatsSyncToMicroInline:
+        return RunSync(
+            nats_client_->Sync(request, micro::bench::InlineEcho::Methods::kEcho.subject.data()),
+            row.in_flight, budget, lanes);
     }
     return false;
   }
