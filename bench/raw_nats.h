@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -30,6 +31,12 @@ inline const char* program = "bench";
 inline bool Fail(const std::string& message) {
   std::fprintf(stderr, "%s: %s\n", program, message.c_str());
   return false;
+}
+
+// Fail for functions that return an optional: prints `message`, returns nullopt.
+inline std::nullopt_t Failed(const std::string& message) {
+  Fail(message);
+  return std::nullopt;
 }
 
 // True for NATS_OK; otherwise prints what failed and returns false.

@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -24,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,15 +41,22 @@
 #include "micro/micro.h"
 #include "micro/testing/echo.micro.h"
 #include "peer.h"
+#include "rates.h"
 #include "raw_nats.h"
 #include "support/nats_server.h"
 #include "support/process.h"
+#include "usage.h"
 
 namespace {
 
 using ::micro::bench::Fail;
 using ::micro::bench::NatsOk;
 using ::micro::bench::NatsPtr;
+using ::micro::bench::ProcessUsage;
+using ::micro::bench::RateRow;
+using ::micro::bench::SelfUsage;
+using ::micro::bench::SizeLabel;
+using ::micro::bench::Usage;
 using ::micro::testing::EchoReply;
 using ::micro::testing::EchoRequest;
 using Clock = std::chrono::steady_clock;
@@ -58,7 +67,17 @@ constexpr auto kHangTimeout = std::chrono::minutes(10);
 constexpr absl::Duration kPeerReadyTimeout = absl::Seconds(60);  // Under valgrind too.
 constexpr absl::Duration kPeerStopGrace = absl::Seconds(60);
 
-enum class Kind { kMicroSync, kMicroInlineSync, kMicroAsync, kNatsSync, kNatsAsync, kGrpcSync };
+enum class Kind {
+  kMicroSync,
+  kMicroInlineSync,
+  kMicroAsync,
+  kNatsSync,
+  kNatsAsync,
+  kGrpcSync,
+  kMicroSyncToRaw,
+  kNatsSyncToMicro,
+  kNatsSyncToMicroInline,
+};
 
 struct Contender {
   Kind kind;
@@ -66,6 +85,9 @@ struct Contender {
   const char* name;  // In the table.
   const char* peer;  // The bench_peer kind that serves it.
   bool async;
+  // Mixes one framework's client with another's server, to tell where a
+  // difference comes from; runs only when --only names it.
+  bool diagnostic = false;
 };
 
 constexpr Contender kContenders[] = {
@@ -76,6 +98,13 @@ constexpr Contender kContenders[] = {
     {Kind::kNatsSync, "nats-sync", "raw nats.c, sync Request", "nats", false},
     {Kind::kNatsAsync, "nats-async", "raw nats.c, async publish + shared reply sub", "nats", true},
     {Kind::kGrpcSync, "grpc-sync", "gRPC C++ 1.51, sync unary", "grpc", false},
+    {Kind::kMicroSyncToRaw, "micro-sync-to-nats", "micro, sync stub, to the raw nats.c replier",
+     "nats", false, true},
+    {Kind::kNatsSyncToMicro, "nats-sync-to-micro", "raw nats.c, sync Request, to the micro server",
+     "micro", false, true},
+    {Kind::kNatsSyncToMicroInline, "nats-sync-to-micro-inline",
+     "raw nats.c, sync Request, to the micro server with inline_unary_handlers", "micro-inline",
+     false, true},
 };
 
 const Contender& Find(Kind kind) {
@@ -99,6 +128,10 @@ struct Config {
   std::vector<int> in_flight = {1, 8, 64, kAsyncOnlyInFlight};
   std::string json_path;
   std::vector<std::string> peer_prefix;  // Prepended to each server's command line.
+  // Stream and broker rates (bench/rates.h); not with `calls` (profiling).
+  int rate_runs = 3;
+  double stream_scale = 1;
+  int64_t broker_messages = 200000;
 };
 
 // When a workload stops starting calls: after a number of calls or at a time.
@@ -239,11 +272,13 @@ class MicroClient final : public AsyncClient {
     auto shared = std::make_shared<micro::Client>(*transport);
     client->stub_ = micro::testing::Echo::NewStub(shared);
     client->inline_stub_ = micro::bench::InlineEcho::NewStub(shared);
+    client->raw_stub_.client = shared;
     return client;
   }
 
-  SyncCall Sync(const EchoRequest& request, bool inline_server) {
-    if (inline_server) return SyncOn(*inline_stub_, request);
+  SyncCall Sync(const EchoRequest& request, Kind kind) {
+    if (kind == Kind::kMicroInlineSync) return SyncOn(*inline_stub_, request);
+    if (kind == Kind::kMicroSyncToRaw) return SyncOn(raw_stub_, request);
     return SyncOn(*stub_, request);
   }
 
@@ -286,6 +321,18 @@ class MicroClient final : public AsyncClient {
 
   std::unique_ptr<micro::testing::Echo::Stub> stub_;
   std::unique_ptr<micro::bench::InlineEcho::Stub> inline_stub_;
+  // The raw replier's subject as a micro method: it answers a plain NATS
+  // message, which micro reads as an OK reply.
+  struct RawReplierStub {
+    static constexpr micro::MethodInfo kEcho{
+        "micro.bench.RawEcho",    "Echo", micro::bench::kRawSubject,
+        micro::RpcKind::kUnary,   false,  "micro.testing.EchoRequest",
+        "micro.testing.EchoReply"};
+    absl::Status Echo(micro::ClientContext* context, const EchoRequest& request, EchoReply* reply) {
+      return client->Call(context, kEcho, request, reply);
+    }
+    std::shared_ptr<micro::Client> client;
+  } raw_stub_;
   const EchoRequest* request_ = nullptr;
   std::vector<Call> calls_;  // One per lane.
 };
@@ -322,12 +369,14 @@ class RawNatsClient final : public AsyncClient {
     replies_.reset();  // No callback may run past this point.
   }
 
-  SyncCall Sync(const EchoRequest& request) {
-    return [this, &request] {
+  // To the raw replier, or to `subject` (a micro server's method, which
+  // takes a request without headers).
+  SyncCall Sync(const EchoRequest& request, const char* subject = micro::bench::kRawSubject) {
+    return [this, &request, subject] {
       std::string data = request.SerializeAsString();
       natsMsg* raw_reply = nullptr;
-      if (!NatsOk(natsConnection_Request(&raw_reply, requester_.get(), micro::bench::kRawSubject,
-                                         data.data(), static_cast<int>(data.size()),
+      if (!NatsOk(natsConnection_Request(&raw_reply, requester_.get(), subject, data.data(),
+                                         static_cast<int>(data.size()),
                                          std::chrono::milliseconds(kCallTimeout).count()),
                   "natsConnection_Request")) {
         return false;
@@ -406,66 +455,6 @@ class GrpcClient {
   std::unique_ptr<micro::bench::GrpcEcho::Stub> stub_;
 };
 
-// CPU time (user + system) and context switches of a process, all threads.
-struct Usage {
-  double cpu_s = 0;
-  double switches = 0;
-
-  Usage operator-(const Usage& other) const {
-    return {cpu_s - other.cpu_s, switches - other.switches};
-  }
-  Usage& operator+=(const Usage& other) {
-    cpu_s += other.cpu_s;
-    switches += other.switches;
-    return *this;
-  }
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-// Another process, from /proc: CPU time of all its threads, living and
-// gone; context switches of its living threads (the servers keep theirs).
-Usage ProcessUsage(pid_t pid) {
-  Usage usage;
-  std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
-  // Fields after the command name, which may hold spaces: state is field 3,
-  // utime 14 and stime 15.
-  std::vector<std::string> fields = absl::StrSplit(stat.substr(stat.rfind(')') + 2), ' ');
-  for (int field : {14, 15}) {
-    double ticks = 0;
-    if (fields.size() > static_cast<size_t>(field - 3) &&
-        absl::SimpleAtod(fields[field - 3], &ticks)) {
-      usage.cpu_s += ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-    }
-  }
-  std::error_code error;
-  for (const auto& task :
-       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), error)) {
-    for (absl::string_view line : absl::StrSplit(ReadFile(task.path() / "status"), '\n')) {
-      double count = 0;
-      if (absl::ConsumePrefix(&line, "voluntary_ctxt_switches:") ||
-          absl::ConsumePrefix(&line, "nonvoluntary_ctxt_switches:")) {
-        if (absl::SimpleAtod(line, &count)) usage.switches += count;
-      }
-    }
-  }
-  return usage;
-}
-
-// This process, where the clients run.
-Usage SelfUsage() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& tv) {
-    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-  };
-  return {seconds(usage.ru_utime) + seconds(usage.ru_stime),
-          static_cast<double>(usage.ru_nvcsw + usage.ru_nivcsw)};
-}
-
 // What the slices of one workload add up to.
 struct Totals {
   std::vector<double> latencies_us;
@@ -520,18 +509,20 @@ class Bench {
     auto nats = micro::testing::NatsServer::Start();
     if (!nats.ok()) return Fail(nats.status().ToString());
     nats_ = *std::move(nats);
+    // A contender's key starts with its client's framework.
+    std::set<std::string> clients;
     for (const Contender& contender : kContenders) {
-      if (!Selected(contender) || peers_.count(contender.peer) != 0) continue;
-      if (!StartPeer(contender.peer)) return false;
+      if (!Selected(contender)) continue;
+      clients.insert(std::string(contender.key, std::strchr(contender.key, '-')));
+      if (peers_.count(contender.peer) == 0 && !StartPeer(contender.peer)) return false;
     }
-    if ((peers_.count("micro") || peers_.count("micro-inline")) &&
-        (micro_ = MicroClient::Connect(nats_->url())) == nullptr) {
+    if (clients.count("micro") && (micro_ = MicroClient::Connect(nats_->url())) == nullptr) {
       return false;
     }
-    if (peers_.count("nats") && (nats_client_ = RawNatsClient::Connect(nats_->url())) == nullptr) {
+    if (clients.count("nats") && (nats_client_ = RawNatsClient::Connect(nats_->url())) == nullptr) {
       return false;
     }
-    if (peers_.count("grpc")) grpc_ = std::make_unique<GrpcClient>(grpc_port_);
+    if (clients.count("grpc")) grpc_ = std::make_unique<GrpcClient>(grpc_port_);
     return true;
   }
 
@@ -571,6 +562,25 @@ class Bench {
     for (Row& row : rows_) {
       if (row.totals.latencies_us.empty()) return Fail("a workload made no calls");
       row.result = Summarize(std::move(row.totals));
+    }
+    return true;
+  }
+
+  // The stream and broker workloads of the selected contenders, unless
+  // profiling: one stream and the broker against this run's nats-server.
+  bool RunRates() {
+    if (config_.calls > 0) return true;
+    micro::bench::RateOptions options;
+    options.url = nats_->url();
+    options.nats_pid = nats_->pid();
+    options.runs = config_.rate_runs;
+    options.stream_scale = config_.stream_scale;
+    options.broker_messages = config_.broker_messages;
+    options.selected = [this](const std::string& key) { return Selected(key); };
+    for (auto measure : {&micro::bench::MeasureStreamRates, &micro::bench::MeasureBrokerRates}) {
+      std::optional<std::vector<RateRow>> rows = measure(options);
+      if (!rows) return false;
+      rate_rows_.insert(rate_rows_.end(), rows->begin(), rows->end());
     }
     return true;
   }
@@ -618,11 +628,16 @@ class Bench {
   }
 
   const std::vector<Row>& rows() const { return rows_; }
+  const std::vector<RateRow>& rate_rows() const { return rate_rows_; }
 
  private:
   bool Selected(const Contender& contender) const {
+    if (!contender.diagnostic) return Selected(contender.key);
+    return std::find(config_.only.begin(), config_.only.end(), contender.key) != config_.only.end();
+  }
+  bool Selected(const std::string& key) const {
     return config_.only.empty() ||
-           std::find(config_.only.begin(), config_.only.end(), contender.key) != config_.only.end();
+           std::find(config_.only.begin(), config_.only.end(), key) != config_.only.end();
   }
 
   bool StartPeer(const std::string& kind) {
@@ -653,8 +668,8 @@ class Bench {
     switch (row.kind) {
       case Kind::kMicroSync:
       case Kind::kMicroInlineSync:
-        return RunSync(micro_->Sync(request, row.kind == Kind::kMicroInlineSync), row.in_flight,
-                       budget, lanes);
+      case Kind::kMicroSyncToRaw:
+        return RunSync(micro_->Sync(request, row.kind), row.in_flight, budget, lanes);
       case Kind::kMicroAsync:
         micro_->set_request(&request);
         return micro_->Run(row.in_flight, budget, lanes);
@@ -665,6 +680,14 @@ class Bench {
         return nats_client_->Run(row.in_flight, budget, lanes);
       case Kind::kGrpcSync:
         return RunSync(grpc_->Sync(request), row.in_flight, budget, lanes);
+      case Kind::kNatsSyncToMicro:
+        return RunSync(
+            nats_client_->Sync(request, micro::testing::Echo::Methods::kEcho.subject.data()),
+            row.in_flight, budget, lanes);
+      case Kind::kNatsSyncToMicroInline:
+        return RunSync(
+            nats_client_->Sync(request, micro::bench::InlineEcho::Methods::kEcho.subject.data()),
+            row.in_flight, budget, lanes);
     }
     return false;
   }
@@ -708,6 +731,7 @@ class Bench {
   std::unique_ptr<RawNatsClient> nats_client_;
   std::unique_ptr<GrpcClient> grpc_;
   std::vector<Row> rows_;
+  std::vector<RateRow> rate_rows_;
 };
 
 // The result of `kind` at (`payload`, `in_flight`), if it ran.
@@ -720,38 +744,133 @@ const Result* Lookup(const std::vector<Row>& rows, Kind kind, int payload, int i
   return nullptr;
 }
 
-std::string PayloadLabel(int bytes) {
-  return bytes % 1024 == 0 ? absl::StrCat(bytes / 1024, " KiB") : absl::StrCat(bytes, " B");
+// One line of the table and one object of the JSON's "rows": a unary
+// workload, or a stream or broker one. Unset values print as "-" and are
+// null in the JSON.
+struct Line {
+  std::string workload;
+  std::string key;
+  std::string name;
+  size_t bytes = 0;
+  std::optional<double> in_flight, calls, sent, delivered, dropped, rate, p50_us, p99_us;
+  std::optional<double> client_cpu_us, server_cpu_us, nats_cpu_us, client_switches, server_switches;
+  std::optional<double> rate_vs_raw, rate_vs_grpc, p50_vs_raw, p50_vs_grpc;
+};
+
+struct Column {
+  const char* header;  // In the table; nullptr: only in the JSON.
+  const char* json;
+  const char* format;  // printf's, for the table.
+  std::optional<double> Line::*value;
+};
+
+constexpr Column kColumns[] = {
+    {"in flight", "in_flight", "%.0f", &Line::in_flight},
+    {nullptr, "calls", nullptr, &Line::calls},
+    {nullptr, "sent", nullptr, &Line::sent},
+    {nullptr, "delivered", nullptr, &Line::delivered},
+    {nullptr, "dropped", nullptr, &Line::dropped},
+    {"calls or msgs/s", "per_s", "%.0f", &Line::rate},
+    {"p50 us", "p50_us", "%.1f", &Line::p50_us},
+    {"p99 us", "p99_us", "%.1f", &Line::p99_us},
+    {"CPU us/op client", "client_cpu_us", "%.1f", &Line::client_cpu_us},
+    {"server", "server_cpu_us", "%.1f", &Line::server_cpu_us},
+    {"nats-server", "nats_server_cpu_us", "%.1f", &Line::nats_cpu_us},
+    {"context switches/op client", "client_switches", "%.1f", &Line::client_switches},
+    {"server", "server_switches", "%.1f", &Line::server_switches},
+    {"rate vs raw nats.c", "rate_vs_raw_nats", "%.2fx", &Line::rate_vs_raw},
+    {"vs gRPC", "rate_vs_grpc", "%.2fx", &Line::rate_vs_grpc},
+    {"p50 vs nats.c Request", "p50_vs_nats_request", "%.2fx", &Line::p50_vs_raw},
+    {"vs gRPC", "p50_vs_grpc", "%.2fx", &Line::p50_vs_grpc},
+};
+
+// `value / base->*field`, if there is a base.
+std::optional<double> Ratio(double value, const Result* base, double Result::*field) {
+  if (base == nullptr || base->*field <= 0) return std::nullopt;
+  return value / (base->*field);
 }
 
-// `value / base` as "1.23x", or "-" without a base.
-std::string Ratio(double value, const Result* base, double Result::*field) {
-  if (base == nullptr || base->*field <= 0) return "-";
-  return absl::StrFormat("%.2fx", value / (base->*field));
+Line NewLine(std::string workload, std::string key, std::string name, size_t bytes) {
+  Line line;
+  line.workload = std::move(workload);
+  line.key = std::move(key);
+  line.name = std::move(name);
+  line.bytes = bytes;
+  return line;
 }
 
-void PrintTable(const std::vector<Row>& rows) {
-  std::printf(
-      "| client | payload | in flight | calls/s | p50 us | p99 us | CPU us/call client | server | "
-      "nats-server | context switches/call client | server | calls/s vs nats.c Request | vs gRPC | "
-      "p50 vs nats.c Request | vs gRPC |\n");
-  std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+std::vector<Line> Lines(const std::vector<Row>& rows, const std::vector<RateRow>& rate_rows) {
+  std::vector<Line> lines;
   for (const Row& row : rows) {
     const Result& r = row.result;
     const Result* nats = Lookup(rows, Kind::kNatsSync, row.payload, row.in_flight);
     const Result* grpc = Lookup(rows, Kind::kGrpcSync, row.payload, row.in_flight);
+    Line line = NewLine("unary", Find(row.kind).key, Find(row.kind).name, row.payload);
+    line.in_flight = row.in_flight;
+    line.calls = static_cast<double>(r.calls);
+    line.rate = r.calls_per_s;
+    line.p50_us = r.p50_us;
+    line.p99_us = r.p99_us;
+    line.client_cpu_us = r.client_cpu_us;
+    line.server_cpu_us = r.server_cpu_us;
     // gRPC does not go through nats-server.
-    std::string nats_cpu =
-        row.kind == Kind::kGrpcSync ? "-" : absl::StrFormat("%.1f", r.nats_cpu_us);
-    std::printf(
-        "| %s | %s | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %s | %.1f | %.1f | %s | %s | %s | %s "
-        "|\n",
-        Find(row.kind).name, PayloadLabel(row.payload).c_str(), row.in_flight, r.calls_per_s,
-        r.p50_us, r.p99_us, r.client_cpu_us, r.server_cpu_us, nats_cpu.c_str(), r.client_switches,
-        r.server_switches, Ratio(r.calls_per_s, nats, &Result::calls_per_s).c_str(),
-        Ratio(r.calls_per_s, grpc, &Result::calls_per_s).c_str(),
-        Ratio(r.p50_us, nats, &Result::p50_us).c_str(),
-        Ratio(r.p50_us, grpc, &Result::p50_us).c_str());
+    if (row.kind != Kind::kGrpcSync) line.nats_cpu_us = r.nats_cpu_us;
+    line.client_switches = r.client_switches;
+    line.server_switches = r.server_switches;
+    line.rate_vs_raw = Ratio(r.calls_per_s, nats, &Result::calls_per_s);
+    line.rate_vs_grpc = Ratio(r.calls_per_s, grpc, &Result::calls_per_s);
+    line.p50_vs_raw = Ratio(r.p50_us, nats, &Result::p50_us);
+    line.p50_vs_grpc = Ratio(r.p50_us, grpc, &Result::p50_us);
+    lines.push_back(std::move(line));
+  }
+  // Both ends of these run in this process: its costs are the client's.
+  for (const RateRow& row : rate_rows) {
+    Line line = NewLine(row.workload, row.key, row.contender, row.bytes);
+    line.sent = static_cast<double>(row.sent);
+    if (row.delivered >= 0) {
+      line.delivered = static_cast<double>(row.delivered);
+      line.dropped = static_cast<double>(row.dropped);
+    }
+    line.rate = row.rate;
+    line.client_cpu_us = row.cpu_us;
+    if (row.nats_cpu_us >= 0) line.nats_cpu_us = row.nats_cpu_us;
+    line.client_switches = row.switches;
+    if (row.vs_raw > 0) line.rate_vs_raw = row.vs_raw;
+    lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+// Calls, or messages delivered of those sent.
+std::string Count(const Line& line) {
+  if (line.calls) return absl::StrFormat("%.0f", *line.calls);
+  if (!line.delivered) return absl::StrFormat("%.0f", line.sent.value_or(0));
+  std::string count = absl::StrFormat("%.0f/%.0f", *line.delivered, line.sent.value_or(0));
+  if (line.dropped.value_or(0) > 0) absl::StrAppendFormat(&count, ", %.0f dropped", *line.dropped);
+  return count;
+}
+
+void PrintTable(const std::vector<Line>& lines) {
+  std::string header = "| workload | client | size | calls or msgs delivered/sent |";
+  std::string rule = "|---|---|---|---:|";
+  for (const Column& column : kColumns) {
+    if (column.header == nullptr) continue;
+    absl::StrAppend(&header, " ", column.header, " |");
+    absl::StrAppend(&rule, "---:|");
+  }
+  std::printf("%s\n%s\n", header.c_str(), rule.c_str());
+  for (const Line& line : lines) {
+    std::string text = absl::StrCat("| ", line.workload, " | ", line.name, " | ",
+                                    SizeLabel(line.bytes), " | ", Count(line), " |");
+    for (const Column& column : kColumns) {
+      if (column.header == nullptr) continue;
+      char value[32] = "-";
+      if (const std::optional<double>& v = line.*column.value; v.has_value()) {
+        std::snprintf(value, sizeof(value), column.format, *v);
+      }
+      absl::StrAppend(&text, " ", value, " |");
+    }
+    std::printf("%s\n", text.c_str());
   }
 }
 
@@ -763,7 +882,8 @@ struct Target {
   bool at_most;  // value <= limit meets it; otherwise value >= limit does.
 };
 
-std::vector<Target> Targets(const std::vector<Row>& rows, std::optional<double> selector_ns) {
+std::vector<Target> Targets(const std::vector<Row>& rows, const std::vector<RateRow>& rate_rows,
+                            std::optional<double> selector_ns) {
   std::vector<Target> targets;
   auto ratio = [&](Kind kind, Kind base, int payload, int in_flight, double Result::*field,
                    const std::string& what, double limit, bool at_most) {
@@ -773,7 +893,7 @@ std::vector<Target> Targets(const std::vector<Row>& rows, std::optional<double> 
     targets.push_back({what, a->*field / (b->*field), limit, at_most});
   };
   for (int payload : {16, 4096}) {
-    std::string label = PayloadLabel(payload);
+    std::string label = SizeLabel(payload);
     ratio(Kind::kMicroSync, Kind::kNatsSync, payload, 1, &Result::p50_us,
           absl::StrCat("p50 latency, ", label, ", micro sync / raw nats.c Request"), 1.05, true);
     ratio(
@@ -792,6 +912,13 @@ std::vector<Target> Targets(const std::vector<Row>& rows, std::optional<double> 
     if (const Result* r = Lookup(rows, kind, 16, 64)) {
       targets.push_back(
           {absl::StrCat("client CPU us/call at 64 in flight, ", name), r->client_cpu_us, 15, true});
+    }
+  }
+  for (const RateRow& row : rate_rows) {
+    if (row.key == micro::bench::kStreamKeys[0] && row.vs_raw > 0) {
+      targets.push_back({absl::StrCat("stream msgs/s, ", SizeLabel(row.bytes),
+                                      ", micro stream / best raw nats.c pub/sub"),
+                         row.vs_raw, 0.7, false});
     }
   }
   if (selector_ns) {
@@ -820,27 +947,28 @@ std::string LoadAverage() {
   return absl::StrCat(one, " ", five, " ", fifteen);
 }
 
-bool WriteJson(const Config& config, const std::vector<Row>& rows,
+bool WriteJson(const Config& config, const std::vector<Line>& lines,
                const std::vector<Target>& targets, const std::string& load_before,
                const std::string& load_after) {
   std::string json = absl::StrFormat(
       "{\n  \"seconds_per_workload\": %g,\n  \"calls_per_workload\": %d,\n  \"rounds\": %d,\n"
+      "  \"rate_runs\": %d,\n  \"stream_scale\": %g,\n  \"broker_messages\": %d,\n"
       "  \"cpus\": %d,\n  \"load_average_before\": \"%s\",\n  \"load_average_after\": \"%s\",\n"
       "  \"rows\": [",
-      config.seconds, config.calls, config.rounds,
-      static_cast<int>(std::thread::hardware_concurrency()), load_before, load_after);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const Row& row = rows[i];
-    const Result& r = row.result;
+      config.seconds, config.calls, config.rounds, config.rate_runs, config.stream_scale,
+      config.broker_messages, static_cast<int>(std::thread::hardware_concurrency()), load_before,
+      load_after);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const Line& line = lines[i];
     absl::StrAppendFormat(
-        &json,
-        "%s\n    {\"client\": \"%s\", \"payload_bytes\": %d, \"in_flight\": %d, \"calls\": %d, "
-        "\"calls_per_s\": %.1f, \"p50_us\": %.2f, \"p99_us\": %.2f, \"client_cpu_us\": %.2f, "
-        "\"server_cpu_us\": %.2f, \"nats_server_cpu_us\": %.2f, \"client_switches\": %.2f, "
-        "\"server_switches\": %.2f}",
-        i == 0 ? "" : ",", Find(row.kind).key, row.payload, row.in_flight, r.calls, r.calls_per_s,
-        r.p50_us, r.p99_us, r.client_cpu_us, r.server_cpu_us, r.nats_cpu_us, r.client_switches,
-        r.server_switches);
+        &json, "%s\n    {\"workload\": \"%s\", \"client\": \"%s\", \"payload_bytes\": %d",
+        i == 0 ? "" : ",", line.workload, line.key, line.bytes);
+    for (const Column& column : kColumns) {
+      const std::optional<double>& value = line.*column.value;
+      absl::StrAppendFormat(&json, ", \"%s\": %s", column.json,
+                            value ? absl::StrFormat("%.6g", *value) : "null");
+    }
+    json += "}";
   }
   json += "\n  ],\n  \"targets\": [";
   for (size_t i = 0; i < targets.size(); ++i) {
@@ -873,17 +1001,40 @@ bool ParseList(const std::string& text, std::vector<T>* out) {
   return !out->empty();
 }
 
+// Every contender --only may name.
+bool KnownKey(const std::string& key) {
+  return std::any_of(std::begin(kContenders), std::end(kContenders),
+                     [&key](const Contender& c) { return key == c.key; }) ||
+         std::find(std::begin(micro::bench::kStreamKeys), std::end(micro::bench::kStreamKeys),
+                   key) != std::end(micro::bench::kStreamKeys) ||
+         std::find(std::begin(micro::bench::kBrokerKeys), std::end(micro::bench::kBrokerKeys),
+                   key) != std::end(micro::bench::kBrokerKeys);
+}
+
 constexpr char kUsage[] =
-    "usage: micro_compare [--seconds S] [--warmup S] [--rounds R] [--calls N] [--json out.json]\n"
+    "usage: micro_compare [--quick] [--seconds S] [--warmup S] [--rounds R] [--calls N]\n"
+    "                     [--rate-runs R] [--stream-scale F] [--broker-messages N]\n"
+    "                     [--json out.json]\n"
     "                     [--only micro-sync,micro-inline-sync,micro-async,nats-sync,nats-async,\n"
-    "                             grpc-sync]\n"
+    "                             grpc-sync,micro-stream,nats-pubsub,nats-pubsub-asap,\n"
+    "                             micro-broker,micro-broker-inline,nats-events-asap,nats-events]\n"
     "                     [--payload 16,4096] [--in-flight 1,8,64,512]\n"
     "                     [--peer-prefix 'command args']\n";
 
 std::optional<Config> ParseFlags(int argc, char** argv) {
   Config config;
+  // --quick sets smaller defaults, whatever its place; other flags still win.
+  if (std::find(argv + 1, argv + argc, std::string("--quick")) != argv + argc) {
+    config.seconds = 0.5;
+    config.warmup_seconds = 0.1;
+    config.rounds = 2;
+    config.rate_runs = 1;
+    config.stream_scale = 0.1;
+    config.broker_messages = 20000;
+  }
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag == "--quick") continue;
     if (i + 1 >= argc) return std::nullopt;
     const std::string value = argv[++i];
     bool ok = true;
@@ -895,14 +1046,17 @@ std::optional<Config> ParseFlags(int argc, char** argv) {
       ok = absl::SimpleAtoi(value, &config.rounds) && config.rounds > 0;
     } else if (flag == "--calls") {
       ok = absl::SimpleAtoi(value, &config.calls) && config.calls > 0;
+    } else if (flag == "--rate-runs") {
+      ok = absl::SimpleAtoi(value, &config.rate_runs) && config.rate_runs > 0;
+    } else if (flag == "--stream-scale") {
+      ok = absl::SimpleAtod(value, &config.stream_scale) && config.stream_scale > 0;
+    } else if (flag == "--broker-messages") {
+      ok = absl::SimpleAtoi(value, &config.broker_messages) && config.broker_messages > 0;
     } else if (flag == "--json") {
       config.json_path = value;
     } else if (flag == "--only") {
-      ok = ParseList(value, &config.only);
-      for (const std::string& key : config.only) {
-        ok = ok && std::any_of(std::begin(kContenders), std::end(kContenders),
-                               [&key](const Contender& c) { return key == c.key; });
-      }
+      ok = ParseList(value, &config.only) &&
+           std::all_of(config.only.begin(), config.only.end(), KnownKey);
     } else if (flag == "--payload") {
       ok = ParseList(value, &config.payloads);
     } else if (flag == "--in-flight") {
@@ -928,23 +1082,27 @@ int main(int argc, char** argv) {
   }
   const std::string load_before = LoadAverage();
   Bench bench(*config);
-  if (!bench.Start() || !bench.RunAll()) return 1;
+  if (!bench.Start() || !bench.RunAll() || !bench.RunRates()) return 1;
   // Profiling runs (--calls) count instructions of the calls alone.
   std::optional<double> selector_ns = config->calls > 0 ? std::nullopt : bench.MeasureSelector();
   bench.Stop();
   const std::string load_after = LoadAverage();
 
-  std::printf("micro_compare: %u CPUs, load average %s before, %s after; per workload %s\n\n",
-              std::thread::hardware_concurrency(), load_before.c_str(), load_after.c_str(),
-              config->calls > 0 ? absl::StrCat(config->calls, " calls").c_str()
-                                : absl::StrCat(config->seconds, " s in ", config->rounds,
-                                               " slices alternating with the other clients'")
-                                      .c_str());
-  PrintTable(bench.rows());
-  std::vector<Target> targets = Targets(bench.rows(), selector_ns);
+  std::printf("micro_compare: %u CPUs, load average %s before, %s after\n",
+              std::thread::hardware_concurrency(), load_before.c_str(), load_after.c_str());
+  if (config->calls > 0) {
+    std::printf("unary: %d calls per workload\n\n", config->calls);
+  } else {
+    std::printf(
+        "unary: %g s per workload in %d slices alternating with the other clients'; streams and "
+        "broker: %d runs per contender, interleaved, the median by rate\n\n",
+        config->seconds, config->rounds, config->rate_runs);
+  }
+  const std::vector<Line> lines = Lines(bench.rows(), bench.rate_rows());
+  PrintTable(lines);
+  std::vector<Target> targets = Targets(bench.rows(), bench.rate_rows(), selector_ns);
   PrintTargets(targets);
-  if (!config->json_path.empty() &&
-      !WriteJson(*config, bench.rows(), targets, load_before, load_after)) {
+  if (!config->json_path.empty() && !WriteJson(*config, lines, targets, load_before, load_after)) {
     return 1;
   }
   return 0;

@@ -92,8 +92,45 @@ absl::Status CheckSeedFile(const std::string& path, absl::string_view what) {
       absl::StrCat(what, " '", path, "' holds no user NKey seed (a line \"SU...\")"));
 }
 
-// Takes ownership of `msg` and destroys it.
-WireMessage ToWireMessage(natsMsg* msg) {
+// nats.c frees every natsMsg on its garbage collector thread, and wakes that
+// thread for each one it is given while idle: a context switch per message
+// received or sent with headers, on both sides of every call. Handing them
+// over in batches wakes it about once per batch. A batch holds at most
+// kBatchMessages messages and, but for the last one, kBatchBytes of data.
+class MsgReaper {
+ public:
+  ~MsgReaper() { DestroyAll(std::move(msgs_)); }
+
+  // Takes ownership of `msg`.
+  void Destroy(natsMsg* msg) {
+    std::vector<natsMsg*> batch;
+    {
+      std::lock_guard lock(mu_);
+      msgs_.push_back(msg);
+      bytes_ += static_cast<size_t>(natsMsg_GetDataLength(msg));
+      if (msgs_.size() < kBatchMessages && bytes_ < kBatchBytes) return;
+      batch.swap(msgs_);
+      msgs_.reserve(kBatchMessages);
+      bytes_ = 0;
+    }
+    DestroyAll(std::move(batch));
+  }
+
+ private:
+  static constexpr size_t kBatchMessages = 64;
+  static constexpr size_t kBatchBytes = 256 << 10;
+
+  static void DestroyAll(std::vector<natsMsg*> msgs) {
+    for (natsMsg* msg : msgs) natsMsg_Destroy(msg);
+  }
+
+  std::mutex mu_;
+  std::vector<natsMsg*> msgs_;  // Guarded by mu_, as is bytes_.
+  size_t bytes_ = 0;
+};
+
+// Takes ownership of `msg` and gives it to `reaper`.
+WireMessage ToWireMessage(natsMsg* msg, MsgReaper& reaper) {
   WireMessage out;
   out.subject = natsMsg_GetSubject(msg);
   if (const char* reply = natsMsg_GetReply(msg); reply != nullptr) out.reply = reply;
@@ -110,7 +147,7 @@ WireMessage ToWireMessage(natsMsg* msg) {
     }
     free(static_cast<void*>(keys));
   }
-  natsMsg_Destroy(msg);
+  reaper.Destroy(msg);
   return out;
 }
 
@@ -127,6 +164,7 @@ class NatsSubscription final : public Subscription {
   // Owns the handler; nats.c holds a pointer to this state until OnComplete.
   struct State {
     MessageHandler handler;
+    std::shared_ptr<MsgReaper> reaper;
     internal::Notification completed;
   };
 
@@ -170,7 +208,8 @@ class NatsSubscription final : public Subscription {
   }
 
   static void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-    static_cast<State*>(closure)->handler(ToWireMessage(msg));
+    auto* state = static_cast<State*>(closure);
+    state->handler(ToWireMessage(msg, *state->reaper));
   }
 
   static void OnComplete(void* closure) { static_cast<State*>(closure)->completed.Notify(); }
@@ -356,7 +395,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
   absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(const std::string& subject,
                                                           const std::string& queue_group,
                                                           MessageHandler on_message) override {
-    auto* state = new NatsSubscription::State{std::move(on_message), {}};
+    auto* state = new NatsSubscription::State{std::move(on_message), reaper_, {}};
     natsSubscription* sub = nullptr;
     natsStatus s =
         queue_group.empty()
@@ -673,7 +712,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
       s = natsMsgHeader_Add(msg, it->first.c_str(), it->second.c_str());
     }
     if (s == NATS_OK) s = natsConnection_PublishMsg(connection_, msg);
-    natsMsg_Destroy(msg);
+    reaper_->Destroy(msg);
     return s;
   }
 
@@ -701,6 +740,8 @@ class NatsTransport final : public Transport, private internal::StreamHost {
   static constexpr absl::Duration kDefaultPeerHeartbeat = absl::Seconds(1);
 
   const std::shared_ptr<CallbackRelay> relay_ = std::make_shared<CallbackRelay>(this);
+  // Shared with the subscriptions, whose handlers may outlive the transport.
+  const std::shared_ptr<MsgReaper> reaper_ = std::make_shared<MsgReaper>();
   natsConnection* connection_ = nullptr;
   std::string inbox_;
   std::string ping_address_;
