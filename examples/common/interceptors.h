@@ -17,23 +17,32 @@
 
 namespace micro::examples {
 
-// When each call in progress started. Interceptor objects are shared by all
-// calls, so per-call state is kept by the call's context, which lives from
-// OnStart to OnEnd.
-class CallClock {
+// A server interceptor told how long each call took. Interceptor objects
+// are shared by all calls, so per-call state is kept by the call's context,
+// which lives from OnStart to OnEnd.
+class TimingInterceptor : public ServerInterceptor {
  public:
-  void Start(const ServerContext& context) {
+  absl::Status OnStart(const MethodInfo&, ServerContext& context) override {
     std::lock_guard lock(mu_);
     started_[&context] = absl::Now();
+    return absl::OkStatus();
   }
-  absl::Duration Stop(const ServerContext& context) {
-    std::lock_guard lock(mu_);
-    auto it = started_.find(&context);
-    if (it == started_.end()) return absl::ZeroDuration();
-    absl::Duration took = absl::Now() - it->second;
-    started_.erase(it);
-    return took;
+  void OnEnd(const MethodInfo& method, ServerContext& context,
+             const absl::Status& status) override {
+    absl::Duration took;
+    {
+      std::lock_guard lock(mu_);
+      auto it = started_.find(&context);
+      if (it == started_.end()) return;
+      took = absl::Now() - it->second;
+      started_.erase(it);
+    }
+    OnCallDone(method, status, took);
   }
+
+ protected:
+  virtual void OnCallDone(const MethodInfo& method, const absl::Status& status,
+                          absl::Duration took) = 0;
 
  private:
   std::mutex mu_;
@@ -41,17 +50,13 @@ class CallClock {
 };
 
 // One line on stderr per call: method, status and time taken.
-class LoggingInterceptor final : public ServerInterceptor {
+class LoggingInterceptor final : public TimingInterceptor {
  public:
   explicit LoggingInterceptor(std::string prefix) : prefix_(std::move(prefix)) {}
 
-  absl::Status OnStart(const MethodInfo&, ServerContext& context) override {
-    clock_.Start(context);
-    return absl::OkStatus();
-  }
-  void OnEnd(const MethodInfo& method, ServerContext& context,
-             const absl::Status& status) override {
-    absl::Duration took = clock_.Stop(context);
+ protected:
+  void OnCallDone(const MethodInfo& method, const absl::Status& status,
+                  absl::Duration took) override {
     std::fprintf(stderr, "%s: %s %s in %s\n", prefix_.c_str(), std::string(method.subject).c_str(),
                  absl::StatusCodeToString(status.code()).c_str(),
                  absl::FormatDuration(took).c_str());
@@ -59,7 +64,6 @@ class LoggingInterceptor final : public ServerInterceptor {
 
  private:
   const std::string prefix_;
-  CallClock clock_;
 };
 
 // Refuses calls whose `authorization` metadata is not `Bearer <token>`,
@@ -83,27 +87,13 @@ class TokenCheckInterceptor final : public ServerInterceptor {
 };
 
 // Calls, errors and total time per method, since the server started.
-class MetricsInterceptor final : public ServerInterceptor {
+class MetricsInterceptor final : public TimingInterceptor {
  public:
   struct Counters {
     int64_t calls = 0;
     int64_t errors = 0;
     absl::Duration total;
   };
-
-  absl::Status OnStart(const MethodInfo&, ServerContext& context) override {
-    clock_.Start(context);
-    return absl::OkStatus();
-  }
-  void OnEnd(const MethodInfo& method, ServerContext& context,
-             const absl::Status& status) override {
-    absl::Duration took = clock_.Stop(context);
-    std::lock_guard lock(mu_);
-    Counters& counters = by_method_[std::string(method.subject)];
-    ++counters.calls;
-    counters.errors += status.ok() ? 0 : 1;
-    counters.total += took;
-  }
 
   // One line per method, e.g. for a shutdown report or a metrics endpoint.
   std::string Report() const {
@@ -117,8 +107,17 @@ class MetricsInterceptor final : public ServerInterceptor {
     return report;
   }
 
+ protected:
+  void OnCallDone(const MethodInfo& method, const absl::Status& status,
+                  absl::Duration took) override {
+    std::lock_guard lock(mu_);
+    Counters& counters = by_method_[std::string(method.subject)];
+    ++counters.calls;
+    counters.errors += status.ok() ? 0 : 1;
+    counters.total += took;
+  }
+
  private:
-  CallClock clock_;
   mutable std::mutex mu_;
   std::map<std::string, Counters> by_method_;
 };
