@@ -93,6 +93,16 @@ inline void ServeUntilStopped(Server& server, const char* name, const std::strin
   server.Stop();
 }
 
+// Prints `prompt` and blocks until a line (or the end of input) arrives on
+// stdin, so that a person at a terminal, or a script, can act between two
+// steps of an example.
+inline void WaitForEnter(const char* prompt) {
+  std::printf("%s\n", prompt);
+  std::fflush(stdout);
+  for (int c = std::getchar(); c != EOF && c != '\n'; c = std::getchar()) {
+  }
+}
+
 }  // namespace micro::examples
 
 #endif  // MICRO_EXAMPLES_COMMON_CLI_H_
