@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -95,13 +96,15 @@ bool RunRound(const char* phase, Balancer& balancer, int calls, int concurrency)
   }
   for (std::thread& thread : threads) thread.join();
 
-  std::string line = absl::StrCat(phase, "  ", balancer.name, "  ok ", succeeded, "/", calls,
-                                  "  answered");
+  char head[64];
+  std::snprintf(head, sizeof(head), "%-6s  %-17s  ok %d/%d  answered", phase, balancer.name,
+                succeeded, calls);
+  std::string line = head;
   for (const auto& [instance, count] : answered) absl::StrAppend(&line, " ", instance, "=", count);
   if (balancer.selector != nullptr) {
     if (int unreachable = balancer.selector->TakeUnreachable(); unreachable > 0) {
-      absl::StrAppend(&line, "  (", unreachable,
-                      " attempts found their instance gone: UNAVAILABLE, sent again elsewhere)");
+      absl::StrAppend(&line, "  (attempts to a dead instance: ", unreachable,
+                      ", each UNAVAILABLE and sent again elsewhere)");
     }
   }
   if (!first_error.empty()) absl::StrAppend(&line, "  first error: ", first_error);
@@ -110,17 +113,30 @@ bool RunRound(const char* phase, Balancer& balancer, int calls, int concurrency)
   return succeeded == calls;
 }
 
-// Remembers the instances the registry reports deleted, and when.
-class DeletionLog {
+// What a registry watcher reports: the instances it has heard from (a
+// watcher learns of running instances from their heartbeats) and those it
+// reports deleted, and when.
+class WatchLog {
  public:
-  void Add(const micro::Instance& instance) {
+  void Add(const micro::WatchEvent& event) {
     std::lock_guard lock(mu_);
-    deleted_.push_back({instance, std::chrono::steady_clock::now()});
+    if (event.type == micro::WatchEventType::kDelete) {
+      deleted_.push_back({event.instance, std::chrono::steady_clock::now()});
+    } else {
+      heard_.insert(event.instance.id);
+    }
     changed_.notify_all();
   }
 
+  // Waits up to `timeout` until the watcher has heard from `count` instances.
+  bool WaitHeard(size_t count, std::chrono::seconds timeout) {
+    std::unique_lock lock(mu_);
+    return changed_.wait_for(lock, timeout, [&] { return heard_.size() >= count; });
+  }
+
   // Waits up to `timeout` for a deletion; prints it, or that none came.
-  void PrintFirst(std::chrono::steady_clock::time_point since, std::chrono::seconds timeout) {
+  void PrintFirstDeletion(std::chrono::steady_clock::time_point since,
+                          std::chrono::seconds timeout) {
     std::unique_lock lock(mu_);
     if (!changed_.wait_for(lock, timeout, [&] { return !deleted_.empty(); })) {
       std::printf("registry: no instance deleted within %lld s\n",
@@ -136,6 +152,7 @@ class DeletionLog {
  private:
   std::mutex mu_;
   std::condition_variable changed_;
+  std::set<std::string> heard_;  // Instance ids.
   std::vector<std::pair<micro::Instance, std::chrono::steady_clock::time_point>> deleted_;
 };
 
@@ -169,14 +186,16 @@ int main(int argc, char** argv) {
   }
   std::printf("\n");
 
-  DeletionLog deletions;
-  auto watcher = OrExit(registry->Watch(service,
-                                        [&](const micro::WatchEvent& event) {
-                                          if (event.type == micro::WatchEventType::kDelete) {
-                                            deletions.Add(event.instance);
-                                          }
-                                        }),
-                        "watch");
+  // A watcher can tell that an instance died only once it has heard from
+  // it, so wait for a heartbeat of each (one interval, 1 s by default).
+  WatchLog watch_log;
+  auto watcher = OrExit(
+      registry->Watch(service, [&](const micro::WatchEvent& event) { watch_log.Add(event); }),
+      "watch");
+  if (!watch_log.WaitHeard(found->instances.size(), std::chrono::seconds(10))) {
+    std::fprintf(stderr, "lb_client: no heartbeat from every instance within 10 s\n");
+    return 1;
+  }
 
   std::vector<Balancer> balancers;
   for (auto [name, strategy] :
@@ -212,6 +231,6 @@ int main(int argc, char** argv) {
   for (Balancer& balancer : balancers) ok &= RunRound("after", balancer, calls, concurrency);
   // The killed instance could not deregister: watchers drop it once its
   // heartbeats stop (3 intervals of 1 s by default).
-  deletions.PrintFirst(killed_at, std::chrono::seconds(10));
+  watch_log.PrintFirstDeletion(killed_at, std::chrono::seconds(10));
   return ok ? 0 : 1;
 }
