@@ -18,13 +18,15 @@ start_nats_server
 pids+=("$NATS_PID")
 
 # start_service <url> <binary> [flags...]: runs an example server connected
-# to <url> until the script exits; sets SERVICE_PID.
+# to <url> until the script exits; sets SERVICE_PID, and SERVICE_LOG to the
+# file its output goes to.
 start_service() {
   local url="$1" binary="$2" log
   shift 2
   log="$(mktemp)"
   "$binary" --nats "$url" "$@" >"$log" 2>&1 &
   SERVICE_PID=$!
+  SERVICE_LOG=$log
   pids=("$SERVICE_PID" "${pids[@]}")  # Services stop before the nats-servers.
   if ! wait_for 100 grep -q "serving" "$log"; then
     cat "$log" >&2
@@ -147,5 +149,32 @@ node="$(node_of greeter_server)"
 echo "run.sh: greeter_server is now on node $node"
 [ "$node" = 2 ] || [ "$node" = 3 ] || { echo "cluster: greeter_server did not move to node 2 or 3" >&2; exit 1; }
 grep -q "^after: Hello, cluster!" <<<"$CLIENT_OUTPUT" || { echo "cluster: no answer after the kill" >&2; exit 1; }
+
+echo "== events: two workers in a queue group share the orders; the audit log gets every one"
+subscriber_pids=() subscriber_logs=()
+for name in w1 w2 audit; do
+  queue_group=workers
+  if [ "$name" = audit ]; then queue_group=""; fi
+  start_service "$NATS_URL" "$examples/events/events_subscriber" --name "$name" --queue_group "$queue_group"
+  subscriber_pids+=("$SERVICE_PID")
+  subscriber_logs+=("$SERVICE_LOG")
+done
+orders=12
+"$examples/events/events_publisher" --nats "$NATS_URL" --count "$orders"
+# Events arrive asynchronously: stop the subscribers (they drain) once the
+# workers and the audit log have seen every order, or after 10 s.
+wait_for 100 bash -c "[ \"\$(cat ${subscriber_logs[*]} | grep -c ': order ')\" -ge $((2 * orders)) ]" || true
+stop_pids "${subscriber_pids[@]}"
+for log in "${subscriber_logs[@]}"; do tail -n +2 "$log"; done
+# Each order reached exactly one worker, and the audit log, with its metadata.
+worker_orders="$(cat "${subscriber_logs[0]}" "${subscriber_logs[1]}" | awk '$2 == "order" { print $3 }' | sort -n)"
+if [ "$(wc -l <<<"$worker_orders")" -ne "$orders" ] || [ "$(uniq <<<"$worker_orders" | wc -l)" -ne "$orders" ]; then
+  echo "events: the workers did not handle each of the $orders orders exactly once" >&2
+  exit 1
+fi
+if [ "$(grep -c "^audit: order .* x-request-id=req-" "${subscriber_logs[2]}")" -ne "$orders" ]; then
+  echo "events: the audit log did not get each of the $orders orders with its metadata" >&2
+  exit 1
+fi
 
 echo "run: OK"

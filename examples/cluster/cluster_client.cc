@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("after: %s (%d failed calls before it, %.2f s after Enter)\n", message.c_str(),
-              failed, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+              failed,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return 0;
 }

@@ -175,9 +175,9 @@ int main(int argc, char** argv) {
 
   // Selectors look instances up in a caching registry: one lookup, then it
   // follows the instances' announcements and heartbeats.
-  auto registry = OrExit(micro::NewCachingRegistry(
-                             OrExit(micro::NewNatsRegistry(transport), "registry")),
-                         "caching registry");
+  auto registry =
+      OrExit(micro::NewCachingRegistry(OrExit(micro::NewNatsRegistry(transport), "registry")),
+             "caching registry");
   const std::string service = micro::ServiceNameOf(lb::Backend::kServiceName);
   auto found = OrExit(registry->GetService(service), "lookup");
   std::printf("registry: %zu instances of %s:", found->instances.size(), service.c_str());
