@@ -12,7 +12,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
+#include "absl/status/statusor.h"
 #include "micro/server.h"
 #include "micro/transport.h"
 
@@ -57,17 +59,22 @@ inline std::map<std::string, std::string> ParseFlags(int argc, char** argv,
   return defaults;
 }
 
+// The value of `result`; on an error, prints `<what>: <error>` and exits.
+template <typename T>
+T OrExit(absl::StatusOr<T> result, const std::string& what) {
+  if (!result.ok()) {
+    std::fprintf(stderr, "%s: %s\n", what.c_str(), result.status().ToString().c_str());
+    std::exit(1);
+  }
+  return *std::move(result);
+}
+
 // Connects to `url` as connection `name`; exits with the reason on failure.
 inline std::shared_ptr<Transport> ConnectOrExit(const std::string& url, const char* name) {
   TransportOptions options;
   options.url = url;
   options.name = name;
-  auto transport = ConnectNats(options);
-  if (!transport.ok()) {
-    std::fprintf(stderr, "%s: %s\n", name, transport.status().ToString().c_str());
-    std::exit(1);
-  }
-  return *std::move(transport);
+  return OrExit(ConnectNats(options), name);
 }
 
 // Blocks SIGINT and SIGTERM in the calling thread and every thread created
@@ -76,6 +83,13 @@ inline std::shared_ptr<Transport> ConnectOrExit(const std::string& url, const ch
 inline void BlockStopSignals() {
   sigset_t signals = StopSignals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+// Returns once SIGINT or SIGTERM arrives (see BlockStopSignals).
+inline void WaitForStopSignal() {
+  sigset_t signals = StopSignals();
+  int received = 0;
+  sigwait(&signals, &received);
 }
 
 // Starts `server`, says so on stdout (scripts wait for "serving"), serves
@@ -87,9 +101,7 @@ inline void ServeUntilStopped(Server& server, const char* name, const std::strin
   }
   std::printf("%s: serving on %s\n", name, url.c_str());
   std::fflush(stdout);
-  sigset_t signals = StopSignals();
-  int received = 0;
-  sigwait(&signals, &received);
+  WaitForStopSignal();
   server.Stop();
 }
 

@@ -13,11 +13,7 @@ int main(int argc, char** argv) {
   auto flags = micro::examples::ParseFlags(argc, argv, {{"count", "20"}});
   const int count = std::atoi(flags["count"].c_str());
   auto transport = micro::examples::ConnectOrExit(flags["nats"], "events_publisher");
-  auto broker = micro::NewNatsBroker(transport);
-  if (!broker.ok()) {
-    std::fprintf(stderr, "events_publisher: %s\n", broker.status().ToString().c_str());
-    return 1;
-  }
+  auto broker = micro::examples::OrExit(micro::NewNatsBroker(transport), "events_publisher");
   const char* items[] = {"tea", "coffee", "cocoa"};
   for (int i = 1; i <= count; ++i) {
     shop::OrderPlaced order;
@@ -28,7 +24,7 @@ int main(int argc, char** argv) {
                                 {"x-request-id", absl::StrCat("req-", i)}};
     // At most once, like NATS: OK means written to the connection, not
     // received; subscribers that are not subscribed yet miss it.
-    if (absl::Status status = (*broker)->Publish("shop.orders.placed", order, metadata);
+    if (absl::Status status = broker->Publish("shop.orders.placed", order, metadata);
         !status.ok()) {
       std::fprintf(stderr, "events_publisher: order %d: %s\n", i, status.ToString().c_str());
       return 1;

@@ -156,18 +156,10 @@ class WatchLog {
   std::vector<std::pair<micro::Instance, std::chrono::steady_clock::time_point>> deleted_;
 };
 
-template <typename T>
-T OrExit(absl::StatusOr<T> value, const char* what) {
-  if (!value.ok()) {
-    std::fprintf(stderr, "lb_client: %s: %s\n", what, value.status().ToString().c_str());
-    std::exit(1);
-  }
-  return *std::move(value);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  using micro::examples::OrExit;
   auto flags = micro::examples::ParseFlags(argc, argv, {{"calls", "60"}, {"concurrency", "4"}});
   const int calls = std::atoi(flags["calls"].c_str());
   const int concurrency = std::atoi(flags["concurrency"].c_str());
@@ -175,11 +167,11 @@ int main(int argc, char** argv) {
 
   // Selectors look instances up in a caching registry: one lookup, then it
   // follows the instances' announcements and heartbeats.
-  auto registry =
-      OrExit(micro::NewCachingRegistry(OrExit(micro::NewNatsRegistry(transport), "registry")),
-             "caching registry");
+  auto registry = OrExit(
+      micro::NewCachingRegistry(OrExit(micro::NewNatsRegistry(transport), "lb_client: registry")),
+      "lb_client: caching registry");
   const std::string service = micro::ServiceNameOf(lb::Backend::kServiceName);
-  auto found = OrExit(registry->GetService(service), "lookup");
+  auto found = OrExit(registry->GetService(service), "lb_client: lookup");
   std::printf("registry: %zu instances of %s:", found->instances.size(), service.c_str());
   for (const micro::Instance& instance : found->instances) {
     std::printf(" %s (id %s)", instance.metadata.at("instance").c_str(), instance.id.c_str());
@@ -191,7 +183,7 @@ int main(int argc, char** argv) {
   WatchLog watch_log;
   auto watcher = OrExit(
       registry->Watch(service, [&](const micro::WatchEvent& event) { watch_log.Add(event); }),
-      "watch");
+      "lb_client: watch");
   if (!watch_log.WaitHeard(found->instances.size(), std::chrono::seconds(10))) {
     std::fprintf(stderr, "lb_client: no heartbeat from every instance within 10 s\n");
     return 1;
@@ -214,7 +206,7 @@ int main(int argc, char** argv) {
       micro::SelectorOptions selector_options;
       selector_options.strategy = *strategy;
       selector = std::make_shared<CountingSelector>(
-          OrExit(micro::NewSelector(registry, selector_options), "selector"));
+          OrExit(micro::NewSelector(registry, selector_options), "lb_client: selector"));
       options.selector = selector;
     }
     balancers.push_back(
