@@ -218,11 +218,11 @@ int main(int argc, char** argv) {
   for (Balancer& balancer : balancers) ok &= RunRound("before", balancer, calls, concurrency);
 
   micro::examples::WaitForEnter("lb_client: kill an instance (SIGKILL), then press Enter");
-  auto killed_at = std::chrono::steady_clock::now();
+  auto entered_at = std::chrono::steady_clock::now();
 
   for (Balancer& balancer : balancers) ok &= RunRound("after", balancer, calls, concurrency);
   // The killed instance could not deregister: watchers drop it once its
   // heartbeats stop (3 intervals of 1 s by default).
-  watch_log.PrintFirstDeletion(killed_at, std::chrono::seconds(10));
+  watch_log.PrintFirstDeletion(entered_at, std::chrono::seconds(10));
   return ok ? 0 : 1;
 }
