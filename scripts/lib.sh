@@ -1,5 +1,5 @@
-# Shell helpers shared by the scripts: a loopback nats-server that is always
-# stopped by pid when the calling script exits.
+# Shell helpers shared by the scripts: a loopback nats-server, or a cluster
+# of them, that the calling script stops by pid when it exits.
 
 # Prints `count` (default 1) distinct TCP ports on 127.0.0.1 that nothing
 # accepts connections on, separated by spaces.
