@@ -159,13 +159,17 @@ for name in w1 w2 audit; do
   subscriber_pids+=("$SERVICE_PID")
   subscriber_logs+=("$SERVICE_LOG")
 done
+echo "micro describe workers: the registry lists each instance's subscriptions"
+subscriptions="$("$build_dir/cli/micro" describe workers --nats "$NATS_URL" | sed -n '/^Event subscriptions/,/^$/p')"
+echo "$subscriptions"
+grep -q "shop.orders.placed  *workers  *shop.OrderPlaced" <<<"$subscriptions" || { echo "events: micro describe lists no subscription" >&2; exit 1; }
 orders=12
 "$examples/events/events_publisher" --nats "$NATS_URL" --count "$orders"
 # Events arrive asynchronously: stop the subscribers (they drain) once the
 # workers and the audit log have seen every order, or after 10 s.
 wait_for 100 bash -c "[ \"\$(cat ${subscriber_logs[*]} | grep -c ': order ')\" -ge $((2 * orders)) ]" || true
 stop_pids "${subscriber_pids[@]}"
-for log in "${subscriber_logs[@]}"; do tail -n +2 "$log"; done
+grep -h -e ": order " -e ": stopped" "${subscriber_logs[@]}"
 # Each order reached exactly one worker, and the audit log, with its metadata.
 worker_orders="$(cat "${subscriber_logs[0]}" "${subscriber_logs[1]}" | awk '$2 == "order" { print $3 }' | sort -n)"
 if [ "$(wc -l <<<"$worker_orders")" -ne "$orders" ] || [ "$(uniq <<<"$worker_orders" | wc -l)" -ne "$orders" ]; then
