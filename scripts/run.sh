@@ -77,18 +77,30 @@ kill_process() {
 
 examples="$build_dir/examples"
 
-echo "== greeter (unary)"
-start_service "$NATS_URL" "$examples/greeter/greeter_server"
-"$examples/greeter/greeter_client" --nats "$NATS_URL" --name micro
+echo "== greeter (unary; interceptors log, count and check a bearer token)"
+token="demo-token"
+start_service "$NATS_URL" "$examples/greeter/greeter_server" --token "$token"
+greeter_log="$SERVICE_LOG"
+"$examples/greeter/greeter_client" --nats "$NATS_URL" --name micro --token "$token"
 echo "greeter_client --name '' (the handler rejects an empty name):"
-if "$examples/greeter/greeter_client" --nats "$NATS_URL" --name ""; then
+if "$examples/greeter/greeter_client" --nats "$NATS_URL" --name "" --token "$token"; then
   echo "expected an INVALID_ARGUMENT error" >&2
   exit 1
 fi
+echo "greeter_client without --token (the server's token check refuses it):"
+if "$examples/greeter/greeter_client" --nats "$NATS_URL" --name micro 2>"$greeter_log.client"; then
+  echo "expected an UNAUTHENTICATED error" >&2
+  exit 1
+fi
+cat "$greeter_log.client"
+grep -q "UNAUTHENTICATED" "$greeter_log.client" || { echo "expected UNAUTHENTICATED" >&2; exit 1; }
+echo "greeter_server's log so far (its logging interceptor):"
+cat "$greeter_log"
 
 echo "== the micro CLI: services, and a call with JSON (no compiled stubs)"
 "$build_dir/cli/micro" services --nats "$NATS_URL"
-"$build_dir/cli/micro" call helloworld-Greeter SayHello '{"name": "CLI"}' --nats "$NATS_URL"
+"$build_dir/cli/micro" call helloworld-Greeter SayHello '{"name": "CLI"}' --nats "$NATS_URL" \
+  --metadata "authorization=Bearer $token"
 
 echo "== route guide (unary, server, client and bidirectional streaming)"
 start_service "$NATS_URL" "$examples/route_guide/route_guide_server"
