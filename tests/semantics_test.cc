@@ -713,10 +713,27 @@ TEST_F(SemanticsTest, WaitForReadyCallsWaitForAServerToListen) {
     context.set_timeout(absl::Seconds(30));
     patient_status = stub->Echo(&context, Request("patient"), &patient_reply);
   });
+  absl::Status stream_status = absl::UnknownError("not finished");
+  int64_t last_number = 0;
+  std::thread patient_stream([&] {
+    ClientContext context;
+    context.set_wait_for_ready(true);
+    context.set_timeout(absl::Seconds(30));
+    Number request;
+    request.set_value(3);
+    auto reader = testing::Numbers::NewStub(client)->Count(&context, request);
+    Number number;
+    while (reader->Read(&number)) last_number = number.value();
+    stream_status = reader->Finish();
+  });
   absl::SleepFor(absl::Milliseconds(300));
   RecordingEcho& echo = NewService<RecordingEcho>();
-  StartServer({}, {&echo});
+  NumbersHandler& numbers = NewService<NumbersHandler>();
+  StartServer({}, {&echo, &numbers});
   patient.join();
+  patient_stream.join();
+  EXPECT_TRUE(stream_status.ok()) << stream_status;
+  EXPECT_EQ(last_number, 3);
   EXPECT_TRUE(patient_status.ok()) << patient_status;
   EXPECT_EQ(patient_reply.text(), "patient");
   EXPECT_EQ(echo.calls(), 1);

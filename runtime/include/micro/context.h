@@ -39,11 +39,12 @@ class ClientContext {
 
   // What a call does while no server can be reached: by default (false) it
   // fails at once with UNAVAILABLE, so callers can react. With true it
-  // waits: while the NATS connection is down, and (unary calls) while no
-  // server listens on the method's subject, it is sent again after the
+  // waits: while the NATS connection is down, and while no server listens
+  // on the method's subject, it is sent again after the
   // client's RetryPolicy backoffs (neither max_attempts nor the retry
   // budget limit this), until it goes through or its deadline passes; then
-  // it fails with DEADLINE_EXCEEDED. Streams wait for the connection only.
+  // it fails with DEADLINE_EXCEEDED. Streams wait likewise, and opening
+  // one then blocks until a server accepted it.
   void set_wait_for_ready(bool wait) { wait_for_ready_ = wait; }
   bool wait_for_ready() const { return wait_for_ready_; }
 

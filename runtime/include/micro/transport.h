@@ -123,6 +123,11 @@ class Socket {
   // Client side: headers of the server's first data frame (its initial
   // metadata is among them); empty until that frame arrived.
   virtual Headers InitialHeaders() = 0;
+
+  // Client side: blocks until a server accepted the stream (OK), or the
+  // stream ended before (its final status: e.g. UNAVAILABLE, marked
+  // unprocessed, when nobody listens). OK at once on the server side.
+  virtual absl::Status WaitForAccept() = 0;
 };
 
 struct StreamOptions {

@@ -84,6 +84,7 @@ class ClientSocket final : public Socket {
     return socket_->SetInitialMetadata(metadata);
   }
   Headers InitialHeaders() override { return socket_->InitialHeaders(); }
+  absl::Status WaitForAccept() override { return Note(socket_->WaitForAccept()); }
 
  private:
   // Send and Recv may run on two threads at once.
@@ -228,6 +229,14 @@ class Client::Impl {
       open->subject = InstanceSubject(instance->id, method.subject);
     }
     absl::StatusOr<std::unique_ptr<Socket>> socket = transport_->Dial(*open, options);
+    if (socket.ok() && context->wait_for_ready()) {
+      // Nobody listening (e.g. the server's connection is not back yet)
+      // only shows once the open frame got its answer.
+      if (absl::Status accepted = (*socket)->WaitForAccept();
+          !accepted.ok() && WaitsForReady(*context, accepted)) {
+        socket = accepted;
+      }
+    }
     if (!socket.ok()) {
       if (instance != nullptr) options_.selector->Mark(instance->id, socket.status());
       return socket.status();

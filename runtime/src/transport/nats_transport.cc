@@ -239,6 +239,7 @@ class NatsSocket final : public Socket {
     return core_->SetInitialMetadata(metadata);
   }
   Headers InitialHeaders() override { return core_->InitialHeaders(); }
+  absl::Status WaitForAccept() override { return core_->WaitForAccept(); }
 
  private:
   std::shared_ptr<internal::StreamCore> core_;

@@ -446,6 +446,12 @@ absl::Status StreamCore::SetInitialMetadata(const Headers& metadata) {
   return absl::OkStatus();
 }
 
+absl::Status StreamCore::WaitForAccept() {
+  std::unique_lock lock(mu_);
+  changed_.wait(lock, [this] { return peer_window_.messages != 0 || final_status_.has_value(); });
+  return peer_window_.messages != 0 ? absl::OkStatus() : *final_status_;
+}
+
 Headers StreamCore::InitialHeaders() {
   std::lock_guard lock(mu_);
   return initial_headers_;

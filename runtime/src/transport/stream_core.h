@@ -74,6 +74,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   Headers TrailingHeaders();
   absl::Status SetInitialMetadata(const Headers& metadata);
   Headers InitialHeaders();
+  absl::Status WaitForAccept();
 
   uint64_t id() const { return id_; }
 
