@@ -284,12 +284,14 @@ TEST_F(UnaryTest, NoServiceListeningIsUnavailableWithoutWaitingForTheDeadline) {
 }
 
 TEST_F(UnaryTest, SlowHandlerIsDeadlineExceededAtTheCallersDeadline) {
+  // Taken before the deadline is set, so the deadline is no earlier than
+  // start + 300 ms (it failed once by 0.1 ms the other way round).
+  absl::Time start = absl::Now();
   ClientContext context;
   context.set_timeout(absl::Milliseconds(300));
   EchoRequest request = Request("slow");
   request.set_sleep_ms(2000);
   EchoReply reply;
-  absl::Time start = absl::Now();
   absl::Status status = stub_->Echo(&context, request, &reply);
   absl::Duration elapsed = absl::Now() - start;
   EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
