@@ -152,6 +152,49 @@ class InitialMetadataNumbers final : public testing::Numbers::Handler {
   internal::Notification gate;
 };
 
+// A unary Echo and a Count stream of `count` numbers, each started on its
+// own thread with wait_for_ready and 30 s to go, for the tests of waiting.
+class PatientCalls {
+ public:
+  PatientCalls(std::shared_ptr<Client> client, int64_t count)
+      : unary_([this, client] {
+          ClientContext context;
+          Prepare(context);
+          EchoRequest request;
+          request.set_text("patient");
+          unary_status = Echo::NewStub(client)->Echo(&context, request, &reply);
+        }),
+        stream_([this, client, count] {
+          ClientContext context;
+          Prepare(context);
+          Number request;
+          request.set_value(count);
+          auto reader = testing::Numbers::NewStub(client)->Count(&context, request);
+          Number number;
+          while (reader->Read(&number)) last_number = number.value();
+          stream_status = reader->Finish();
+        }) {}
+
+  void Join() {
+    unary_.join();
+    stream_.join();
+  }
+
+  absl::Status unary_status = absl::UnknownError("not finished");
+  EchoReply reply;
+  absl::Status stream_status = absl::UnknownError("not finished");
+  int64_t last_number = 0;
+
+ private:
+  static void Prepare(ClientContext& context) {
+    context.set_wait_for_ready(true);
+    context.set_timeout(absl::Seconds(30));
+  }
+
+  std::thread unary_;
+  std::thread stream_;
+};
+
 class SemanticsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -652,27 +695,7 @@ TEST_F(SemanticsTest, NatsServerRestartFailsCallsFastThenRecovers) {
   EXPECT_EQ(waited.code(), absl::StatusCode::kDeadlineExceeded) << waited;
   EXPECT_FALSE(IsRemoteError(waited));
   // ... or until NATS is back.
-  absl::Status patient_status = absl::UnknownError("not finished");
-  std::thread patient([&] {
-    ClientContext context;
-    context.set_wait_for_ready(true);
-    context.set_timeout(absl::Seconds(30));
-    EchoReply patient_reply;
-    patient_status = stub->Echo(&context, Request("patient"), &patient_reply);
-  });
-  absl::Status stream_status = absl::UnknownError("not finished");
-  int64_t last_number = 0;
-  std::thread patient_stream([&] {
-    ClientContext context;
-    context.set_wait_for_ready(true);
-    context.set_timeout(absl::Seconds(30));
-    Number request;
-    request.set_value(5);
-    auto reader = testing::Numbers::NewStub(client)->Count(&context, request);
-    Number number;
-    while (reader->Read(&number)) last_number = number.value();
-    stream_status = reader->Finish();
-  });
+  PatientCalls patient(client, 5);
   absl::SleepFor(absl::Milliseconds(200));
 
   auto restarted = NatsServer::Start({}, nats_->port());
@@ -689,11 +712,10 @@ TEST_F(SemanticsTest, NatsServerRestartFailsCallsFastThenRecovers) {
   std::printf("restart: %d calls during the outage, %d UNAVAILABLE; recovered after %d tries\n",
               sent, unavailable, attempts);
   EXPECT_TRUE(recovered) << "the service did not come back after the nats-server restart";
-  patient.join();
-  patient_stream.join();
-  EXPECT_TRUE(patient_status.ok()) << patient_status;
-  EXPECT_TRUE(stream_status.ok()) << stream_status;
-  EXPECT_EQ(last_number, 5);
+  patient.Join();
+  EXPECT_TRUE(patient.unary_status.ok()) << patient.unary_status;
+  EXPECT_TRUE(patient.stream_status.ok()) << patient.stream_status;
+  EXPECT_EQ(patient.last_number, 5);
 }
 
 TEST_F(SemanticsTest, WaitForReadyCallsWaitForAServerToListen) {
@@ -705,37 +727,16 @@ TEST_F(SemanticsTest, WaitForReadyCallsWaitForAServerToListen) {
   absl::Status status = stub->Echo(&impatient, Request("now"), &reply);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
 
-  absl::Status patient_status = absl::UnknownError("not finished");
-  EchoReply patient_reply;
-  std::thread patient([&] {
-    ClientContext context;
-    context.set_wait_for_ready(true);
-    context.set_timeout(absl::Seconds(30));
-    patient_status = stub->Echo(&context, Request("patient"), &patient_reply);
-  });
-  absl::Status stream_status = absl::UnknownError("not finished");
-  int64_t last_number = 0;
-  std::thread patient_stream([&] {
-    ClientContext context;
-    context.set_wait_for_ready(true);
-    context.set_timeout(absl::Seconds(30));
-    Number request;
-    request.set_value(3);
-    auto reader = testing::Numbers::NewStub(client)->Count(&context, request);
-    Number number;
-    while (reader->Read(&number)) last_number = number.value();
-    stream_status = reader->Finish();
-  });
+  PatientCalls patient(client, 3);
   absl::SleepFor(absl::Milliseconds(300));
   RecordingEcho& echo = NewService<RecordingEcho>();
   NumbersHandler& numbers = NewService<NumbersHandler>();
   StartServer({}, {&echo, &numbers});
-  patient.join();
-  patient_stream.join();
-  EXPECT_TRUE(stream_status.ok()) << stream_status;
-  EXPECT_EQ(last_number, 3);
-  EXPECT_TRUE(patient_status.ok()) << patient_status;
-  EXPECT_EQ(patient_reply.text(), "patient");
+  patient.Join();
+  EXPECT_TRUE(patient.stream_status.ok()) << patient.stream_status;
+  EXPECT_EQ(patient.last_number, 3);
+  EXPECT_TRUE(patient.unary_status.ok()) << patient.unary_status;
+  EXPECT_EQ(patient.reply.text(), "patient");
   EXPECT_EQ(echo.calls(), 1);
 }
 
