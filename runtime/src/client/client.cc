@@ -219,15 +219,10 @@ class Client::Impl {
   absl::StatusOr<std::unique_ptr<Socket>> DialOnce(ClientContext* context, const MethodInfo& method,
                                                    const StreamOptions& options,
                                                    InterceptorChain& chain) {
-    absl::StatusOr<WireMessage> open = RequestMessage(*context, method, options.deadline);
-    if (!open.ok()) return open.status();
     std::shared_ptr<const Instance> instance;
-    if (options_.selector != nullptr) {
-      absl::StatusOr<std::shared_ptr<const Instance>> selected = Select(method);
-      if (!selected.ok()) return selected.status();
-      instance = *std::move(selected);
-      open->subject = InstanceSubject(instance->id, method.subject);
-    }
+    absl::StatusOr<WireMessage> open =
+        AddressedMessage(*context, method, options.deadline, &instance);
+    if (!open.ok()) return open.status();
     absl::StatusOr<std::unique_ptr<Socket>> socket = transport_->Dial(*open, options);
     if (socket.ok() && context->wait_for_ready()) {
       // Nobody listening (e.g. the server's connection is not back yet)
@@ -253,18 +248,9 @@ class Client::Impl {
       attempt_deadline =
           std::min(attempt_deadline, absl::Now() + options_.retry.per_attempt_timeout);
     }
-    absl::StatusOr<WireMessage> message =
-        RequestMessage(*call->context, *call->method, attempt_deadline);
     std::shared_ptr<const Instance> instance;
-    if (message.ok() && options_.selector != nullptr) {
-      absl::StatusOr<std::shared_ptr<const Instance>> selected = Select(*call->method);
-      if (selected.ok()) {
-        instance = *std::move(selected);
-        message->subject = InstanceSubject(instance->id, call->method->subject);
-      } else {
-        message = selected.status();
-      }
-    }
+    absl::StatusOr<WireMessage> message =
+        AddressedMessage(*call->context, *call->method, attempt_deadline, &instance);
     if (!message.ok()) {
       std::move(call->on_reply)(message.status());
       return;
@@ -341,6 +327,20 @@ class Client::Impl {
   absl::Status NoCodec() const {
     return absl::InvalidArgumentError(
         absl::StrCat("client content type '", options_.content_type, "' has no codec"));
+  }
+
+  // RequestMessage, sent to the instance subject of the instance the
+  // selector picks (`*instance`) when there is a selector.
+  absl::StatusOr<WireMessage> AddressedMessage(const ClientContext& context,
+                                               const MethodInfo& method, absl::Time deadline,
+                                               std::shared_ptr<const Instance>* instance) const {
+    absl::StatusOr<WireMessage> message = RequestMessage(context, method, deadline);
+    if (!message.ok() || options_.selector == nullptr) return message;
+    absl::StatusOr<std::shared_ptr<const Instance>> selected = Select(method);
+    if (!selected.ok()) return selected.status();
+    *instance = *std::move(selected);
+    message->subject = InstanceSubject((*instance)->id, method.subject);
+    return message;
   }
 
   // An instance of the method's service that serves it and passes the filter.

@@ -418,20 +418,21 @@ class Server::Impl {
     });
     Record(endpoint, status, started);
     // Fails harmlessly if the stream already ended (cancelled, peer gone).
-    Metadata trailing = ReplyMetadata(context);
-    if (absl::Status bad = CheckResponseMetadata(trailing); !bad.ok()) {
+    SendUnsentInitialMetadataLater(context);
+    if (absl::Status bad = CheckResponseMetadata(context.response_metadata()); !bad.ok()) {
       socket.End(bad, {}).IgnoreError();
     } else {
-      socket.End(status, trailing).IgnoreError();
+      socket.End(status, context.response_metadata()).IgnoreError();
     }
   }
 
-  // The response metadata and the initial metadata not sent on its own
-  // (unary calls; streams that sent no message or added it late).
-  static Metadata ReplyMetadata(ServerContext& context) {
-    Metadata metadata = context.response_metadata();
-    metadata.merge(context.TakeInitialMetadata());
-    return metadata;
+  // Initial metadata not sent on its own (unary calls; streams that sent no
+  // message or added it late) goes with the response metadata. Usually
+  // there is none, and nothing is copied.
+  static void SendUnsentInitialMetadataLater(ServerContext& context) {
+    for (const auto& [key, value] : context.TakeInitialMetadata()) {
+      context.AddResponseMetadata(key, value);
+    }
   }
 
   absl::Status CheckResponseMetadata(const Metadata& metadata) const {
@@ -514,8 +515,9 @@ class Server::Impl {
     if (status.ok()) status = codec.Encode(*outcome.response, &reply.data);
     if (!status.ok()) reply.data.clear();
     const Metadata no_metadata;
-    const Metadata metadata =
-        outcome.context != nullptr ? ReplyMetadata(*outcome.context) : no_metadata;
+    if (outcome.context != nullptr) SendUnsentInitialMetadataLater(*outcome.context);
+    const Metadata& metadata =
+        outcome.context != nullptr ? outcome.context->response_metadata() : no_metadata;
     absl::Status bad = CheckResponseMetadata(metadata);
     if (bad.ok()) {
       bad = protocol::EncodeReplyHeaders(status, codec.ContentType(), metadata, &reply.headers);

@@ -161,7 +161,7 @@ void StreamCore::OnData(WireMessage frame) {
               "peer sent message ", last, " beyond its window of ", window_bytes_, " bytes")),
           /*tell_peer=*/true);
     } else {
-      if (*seq == 1) initial_headers_ = std::move(frame.headers);
+      if (*seq == 1 && role_ == Role::kClient) initial_headers_ = std::move(frame.headers);
       received_ = last;
       unacked_bytes_received_ += bytes;
       for (std::string& message : messages) received_messages_.push_back(std::move(message));

@@ -137,7 +137,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   uint64_t unacked_bytes_received_ = 0;  // Of the messages after acked_.
   uint64_t unacked_bytes_consumed_ = 0;  // Of those, the ones handed to Recv.
   bool peer_done_ = false;               // The peer sent close or end.
-  Headers initial_headers_;              // Of the peer's first data frame.
+  Headers initial_headers_;              // Client: of the server's first data frame.
   // Server: the initial metadata, encoded, until the first data frame takes it.
   Headers pending_initial_metadata_;
   // The end.
