@@ -7,6 +7,7 @@
 #include <nats/nats.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
@@ -298,6 +299,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     // a connection exists; until then it is ours.
     auto relay_ref = std::make_unique<std::shared_ptr<CallbackRelay>>(relay_);
     if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, &OnDisconnected, relay_ref.get());
+    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, &OnReconnected, relay_ref.get());
     if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, &OnClosed, relay_ref.get());
     if (s != NATS_OK) {
       // Whatever nats.c calls it, a bad option or unreadable file is the caller's.
@@ -309,6 +311,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
       return FromNats(s, absl::StrCat("cannot connect to NATS at '", options.url, "'"));
     }
     relay_ref.release();  // The closed callback deletes it.
+    RefreshConnectionState();
 
     natsInbox* inbox = nullptr;
     if (s = natsInbox_Create(&inbox); s != NATS_OK) return FromNats(s, "creating inbox");
@@ -386,7 +389,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
   // nothing went out.
   absl::Status PublishCallStart(const WireMessage& message, const std::string& reply) {
     absl::Status sent =
-        natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED
+        connected_.load(std::memory_order_acquire)
             ? PublishTo(message, reply)
             : absl::UnavailableError("not connected to NATS (reconnecting or closed)");
     protocol::MarkUnprocessed(&sent);
@@ -465,9 +468,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
   }
 
   // Both Transport's and StreamHost's.
-  size_t MaxPayload() const override {
-    return static_cast<size_t>(natsConnection_GetMaxPayload(connection_));
-  }
+  size_t MaxPayload() const override { return max_payload_.load(std::memory_order_relaxed); }
 
  private:
   struct PendingRequest {
@@ -673,8 +674,26 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     CallbackRelay* relay = static_cast<std::shared_ptr<CallbackRelay>*>(closure)->get();
     std::lock_guard lock(relay->mu);
     if (relay->transport != nullptr) {
+      relay->transport->RefreshConnectionState();
       relay->transport->FailEverything(absl::UnavailableError("lost the connection to NATS"));
     }
+  }
+
+  static void OnReconnected(natsConnection*, void* closure) {
+    CallbackRelay* relay = static_cast<std::shared_ptr<CallbackRelay>*>(closure)->get();
+    std::lock_guard lock(relay->mu);
+    if (relay->transport != nullptr) relay->transport->RefreshConnectionState();
+  }
+
+  // Reading either from nats.c takes the connection's mutex, which its
+  // reader thread holds while it parses; on every publish that showed up as
+  // nats.c spinning for the lock. They change only when the connection
+  // does, so the connection callbacks refresh copies.
+  void RefreshConnectionState() {
+    max_payload_.store(static_cast<size_t>(natsConnection_GetMaxPayload(connection_)),
+                       std::memory_order_relaxed);
+    connected_.store(natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED,
+                     std::memory_order_release);
   }
 
   static void OnClosed(natsConnection*, void* closure) {
@@ -690,7 +709,8 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     }
     natsStatus s = message.headers.empty() ? PublishWithoutHeaders(message, reply)
                                            : PublishWithHeaders(message, reply);
-    if (s == NATS_OK) return absl::OkStatus();  // No error text to build on the hot path.
+    if (s == NATS_OK) return absl::OkStatus();            // No error text to build on the hot path.
+    if (s == NATS_MAX_PAYLOAD) RefreshConnectionState();  // A new server with a lower limit.
     return FromNats(s, absl::StrCat("cannot publish to '", message.subject, "'"));
   }
 
@@ -744,6 +764,11 @@ class NatsTransport final : public Transport, private internal::StreamHost {
   // Shared with the subscriptions, whose handlers may outlive the transport.
   const std::shared_ptr<MsgReaper> reaper_ = std::make_shared<MsgReaper>();
   natsConnection* connection_ = nullptr;
+  // natsConnection_GetMaxPayload and natsConnection_Status, as of the last
+  // connection callback: a check made between a change and its callback is
+  // as racy as one made just before the change, no worse.
+  std::atomic<size_t> max_payload_{0};
+  std::atomic<bool> connected_{false};
   std::string inbox_;
   std::string ping_address_;
   absl::Duration heartbeat_;
