@@ -521,8 +521,8 @@ TEST_F(BrokerTest, ConcurrentHandlersWithMaxConcurrency) {
 }
 
 TEST_F(BrokerTest, InvalidTopicsAndOptionsAreInvalidArgument) {
-  for (const char* topic :
-       {"", ".", "a..b", ".a", "a.", "a b", "a\tb", "a.*", "a.>", ">", "a*b", "caf\xc3\xa9"}) {
+  for (const char* topic : {"", ".", "a..b", ".a", "a.", "a b", "a\tb", "a\x7f", "a.*", "a.>", ">",
+                            "a*b", "caf\xc3\xa9"}) {
     EXPECT_EQ(publisher_->Publish(topic, Event(1)).code(), absl::StatusCode::kInvalidArgument)
         << "publish to '" << topic << "'";
   }

@@ -254,6 +254,7 @@ bool IsReservedKey(std::string_view key) {
 }
 
 std::string_view HeaderValue(const Headers& headers, std::string_view key) {
+  if (headers.empty()) return {};  // Most messages: no key string to build.
   auto it = headers.find(std::string(key));
   return it == headers.end() ? std::string_view() : std::string_view(it->second);
 }
