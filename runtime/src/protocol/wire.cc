@@ -123,6 +123,7 @@ absl::StatusOr<RequestHeaders> DecodeRequestHeaders(const Headers& headers, absl
 namespace {
 
 absl::Status DecodeReplyCodeAndMessage(const Headers& headers) {
+  if (headers.empty()) return absl::OkStatus();  // A plain reply: most of them.
   std::string message(HeaderValue(headers, kServiceErrorHeader));
   if (auto it = headers.find(kStatusHeader); it != headers.end()) {
     int code = 0;
