@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -403,13 +404,21 @@ TEST_F(BrokerTest, HandlerErrorsAndExceptionsAreCountedAndReported) {
 
 // Close (and Unsubscribe, and destroying the subscription) return only once
 // every event the subscription had been sent is handled.
+// Both where handlers run: on the subscription's own thread (the default),
+// and on an executor given to the broker.
 enum class Shutdown { kBrokerClose, kUnsubscribe, kDestroySubscription, kDestroyBroker };
+enum class Handlers { kOwnThread, kGivenExecutor };
 
-class DrainTest : public BrokerTest, public ::testing::WithParamInterface<Shutdown> {};
+class DrainTest : public BrokerTest,
+                  public ::testing::WithParamInterface<std::tuple<Shutdown, Handlers>> {};
 
 TEST_P(DrainTest, DeliversEveryReceivedEventBeforeReturning) {
   constexpr int kEvents = 2000;
-  auto subscriber = NewBroker();
+  BrokerOptions broker_options;
+  if (std::get<Handlers>(GetParam()) == Handlers::kGivenExecutor) {
+    broker_options.executor = NewThreadPoolExecutor(2);
+  }
+  auto subscriber = NewBroker(nullptr, broker_options);
   internal::Notification gate;
   std::atomic<int> handled{0};
   auto subscription =
@@ -428,7 +437,7 @@ TEST_P(DrainTest, DeliversEveryReceivedEventBeforeReturning) {
   std::thread shutdown([&] {
     handled_when_shutdown_started = handled.load();
     shutdown_started.Notify();
-    switch (GetParam()) {
+    switch (std::get<Shutdown>(GetParam())) {
       case Shutdown::kBrokerClose:
         subscriber->Close();
         break;
@@ -459,15 +468,20 @@ TEST_P(DrainTest, DeliversEveryReceivedEventBeforeReturning) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllWays, DrainTest,
-                         ::testing::Values(Shutdown::kBrokerClose, Shutdown::kUnsubscribe,
-                                           Shutdown::kDestroySubscription,
-                                           Shutdown::kDestroyBroker));
+INSTANTIATE_TEST_SUITE_P(
+    AllWays, DrainTest,
+    ::testing::Combine(::testing::Values(Shutdown::kBrokerClose, Shutdown::kUnsubscribe,
+                                         Shutdown::kDestroySubscription, Shutdown::kDestroyBroker),
+                       ::testing::Values(Handlers::kOwnThread, Handlers::kGivenExecutor)));
 
-TEST_F(BrokerTest, PendingLimitsDropAndCountWhatASlowSubscriberCannotHold) {
+class PendingLimitsTest : public BrokerTest, public ::testing::WithParamInterface<Handlers> {};
+
+TEST_P(PendingLimitsTest, DropAndCountWhatASlowSubscriberCannotHold) {
   constexpr int kEvents = 300;
   constexpr int kLimit = 10;
-  auto subscriber = NewBroker();
+  BrokerOptions broker_options;
+  if (GetParam() == Handlers::kGivenExecutor) broker_options.executor = NewThreadPoolExecutor(2);
+  auto subscriber = NewBroker(nullptr, broker_options);
   internal::Notification gate;
   SubscribeOptions options;
   options.max_pending_messages = kLimit;
@@ -496,6 +510,9 @@ TEST_F(BrokerTest, PendingLimitsDropAndCountWhatASlowSubscriberCannotHold) {
   EXPECT_EQ(stats.handled, stats.received);
   EXPECT_EQ(stats.received + stats.dropped, kEvents);
 }
+
+INSTANTIATE_TEST_SUITE_P(BothWays, PendingLimitsTest,
+                         ::testing::Values(Handlers::kOwnThread, Handlers::kGivenExecutor));
 
 TEST_F(BrokerTest, ConcurrentHandlersWithMaxConcurrency) {
   BrokerOptions broker_options;

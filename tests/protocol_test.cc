@@ -190,6 +190,19 @@ TEST(Metadata, ExtractSkipsReservedAndLowerCases) {
   EXPECT_EQ(ExtractMetadata(headers), expected);
 }
 
+TEST(Heartbeat, AHugeValueIsCappedAndABadOneIsNone) {
+  auto heartbeat = [](const char* value) {
+    return HeartbeatHeader(Headers{{std::string(kHeartbeatHeader), value}});
+  };
+  EXPECT_EQ(heartbeat("250000000"), absl::Milliseconds(250));
+  EXPECT_EQ(heartbeat("18446744073709551615"), kMaxHeartbeat) << "2^64 - 1 ns";
+  EXPECT_EQ(heartbeat("9223372036854775808"), kMaxHeartbeat) << "2^63 ns, negative as an int64";
+  for (const char* bad : {"0", "-5", "1.5", "soon", "", "18446744073709551616"}) {
+    EXPECT_EQ(heartbeat(bad), std::nullopt) << "'" << bad << "'";
+  }
+  EXPECT_EQ(HeartbeatHeader(Headers{}), std::nullopt);
+}
+
 TEST(HttpCodes, MapBothWaysForCommonCodes) {
   for (auto code : {absl::StatusCode::kInvalidArgument, absl::StatusCode::kNotFound,
                     absl::StatusCode::kPermissionDenied, absl::StatusCode::kUnauthenticated,

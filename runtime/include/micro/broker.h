@@ -12,8 +12,13 @@
 // and drops events past its pending limits; drops are counted in
 // SubscriptionStats::dropped, never hidden.
 //
-// Threads: handlers and error handlers run on the broker's executor, never on
-// a NATS library thread. Every class here is thread-safe.
+// Threads: never on a NATS library thread (but with
+// SubscribeOptions::inline_handler), a subscription runs its handler and
+// error handler on the broker's executor when BrokerOptions::executor is
+// set or it has max_concurrency above 1, and otherwise on a thread of its
+// own, which the NATS client wakes for each event: no hand-off between
+// threads, as with a plain nats.c subscriber. Every class here is
+// thread-safe.
 #ifndef MICRO_BROKER_H_
 #define MICRO_BROKER_H_
 
@@ -51,7 +56,7 @@ struct EventContext {
 // `reason` is INVALID_ARGUMENT for an unknown content type or a body that does
 // not decode as the subscription's type (the message names the type), else
 // the handler's error (UNKNOWN, with the exception's text, if it threw).
-// `message` is the event exactly as received. Runs on the broker's executor;
+// `message` is the event exactly as received. Runs where the handler runs;
 // an exception it throws is swallowed.
 using EventErrorHandler = std::function<void(std::string_view topic, const absl::Status& reason,
                                              const WireMessage& message)>;
@@ -61,22 +66,22 @@ struct SubscribeOptions {
   // subscriptions with this queue group, in any process, share the events:
   // each one reaches exactly one of them.
   std::string queue_group;
-  // Bounds on events received and not yet handled (bodies plus headers for
-  // the bytes), applied to the broker's queue and to the NATS client's in
-  // front of it. Past either one, further events are dropped and counted
-  // until the handler catches up. A limit <= 0 is unbounded; not both.
+  // Bounds on events received and not yet handled, applied to the NATS
+  // client's queue (bytes of bodies, at most 2 GiB) and, where handlers run
+  // on the executor, to the broker's queue behind it (bodies plus headers).
+  // Past either one, further events are dropped and counted until the
+  // handler catches up. A limit <= 0 is unbounded; not both.
   int max_pending_messages = 65536;
   int64_t max_pending_bytes = int64_t{64} << 20;
   // How many events of this subscription are handled at once. 1: one at a
   // time, in the order received.
   int max_concurrency = 1;
   // Runs the handler on the NATS client's delivery thread of this
-  // subscription, as a plain nats.c subscriber does, instead of on the
-  // broker's executor: one thread hand-off less per event
-  // (bench/README.md, broker_throughput). Only for handlers that never
-  // block: while one runs, further events wait in the NATS client's queue,
-  // within the pending limits (drops counted as ever). Needs
-  // max_concurrency 1.
+  // subscription, as a plain nats.c subscriber does, even when the broker
+  // has an executor: one thread hand-off less per event there
+  // (docs/PERFORMANCE.md). Only for handlers that never block: while one
+  // runs, further events wait in the NATS client's queue, within the
+  // pending limits (drops counted as ever). Needs max_concurrency 1.
   bool inline_handler = false;
   // Replaces BrokerOptions::on_error for this subscription.
   EventErrorHandler on_error;
@@ -159,10 +164,11 @@ struct BrokerOptions {
   // for a content type without a codec. Subscribers decode each event by its
   // own `Content-Type`, whatever this says.
   std::string content_type = std::string(kProtobufContentType);
-  // Handler threads, used when `executor` is not set. 0: the number of cores
-  // (at least 2).
+  // Handler threads of subscriptions with max_concurrency above 1, made
+  // when the first of them subscribes, if `executor` is not set. 0: the
+  // number of cores (at least 2).
   int num_threads = 0;
-  // Runs handlers and error handlers; may be shared.
+  // Runs every subscription's handlers and error handlers; may be shared.
   std::shared_ptr<Executor> executor;
   // The error handler of subscriptions that set none. Default: one line per
   // failed event on stderr.

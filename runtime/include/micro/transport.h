@@ -157,6 +157,35 @@ class Subscription {
   virtual int64_t Dropped() const = 0;
 };
 
+// A subscription whose messages are taken with Next instead of being pushed
+// to a handler: the thread waiting in Next is woken by the NATS client
+// itself, with no library delivery thread in between.
+class PullSubscription {
+ public:
+  // Unsubscribes, unless it has ended; messages not yet taken are dropped.
+  // No Next may be running.
+  virtual ~PullSubscription() = default;
+
+  // The next message, waiting up to `timeout` for one: DEADLINE_EXCEEDED if
+  // none came, CANCELLED once the subscription has ended (Drain, or its
+  // connection closed for good) and every message it received was taken.
+  // From one thread at a time: the NATS client wakes a waiting thread only
+  // when its queue goes from empty to non-empty.
+  virtual absl::StatusOr<WireMessage> Next(absl::Duration timeout) = 0;
+
+  // Ends the subscription gracefully and returns at once: the server stops
+  // sending, messages it already sent are still returned by Next, then Next
+  // returns CANCELLED.
+  virtual void Drain() = 0;
+
+  // As Subscription's, for messages received and not yet taken by Next.
+  virtual absl::Status SetPendingLimits(int max_messages, int64_t max_bytes) = 0;
+  virtual int64_t Dropped() const = 0;
+
+  // Messages received and not yet taken by Next.
+  virtual int64_t Pending() const = 0;
+};
+
 // Called for each message of a subscription, one message at a time, on a
 // thread of the NATS library. It must not block: hand work to an Executor.
 using MessageHandler = absl::AnyInvocable<void(WireMessage)>;
@@ -194,6 +223,11 @@ class Transport {
   virtual absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(const std::string& subject,
                                                                   const std::string& queue_group,
                                                                   MessageHandler on_message) = 0;
+
+  // Like Subscribe, for a PullSubscription. UNIMPLEMENTED from a transport
+  // without them (the default).
+  virtual absl::StatusOr<std::unique_ptr<PullSubscription>> SubscribePull(
+      const std::string& subject, const std::string& queue_group);
 
   // Opens a stream to `open.subject` (the method subject) with the headers of
   // `open` (content type, timeout, metadata); frame headers are added.

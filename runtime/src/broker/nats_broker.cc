@@ -39,6 +39,10 @@ using internal::ToAbsl;
 // work (other subscriptions sharing the executor) by rescheduling itself.
 constexpr int kEventsPerTask = 256;
 
+// How long a subscription's own thread waits for an event before it waits
+// again; a drain ends the wait at once.
+constexpr absl::Duration kIdleWait = absl::Seconds(1);
+
 enum class TopicUse { kPublish, kSubscribe };
 
 // Names are quoted escaped: a bad topic may hold control characters.
@@ -145,9 +149,19 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
 
   const SubscriberInfo& info() const { return info_; }
 
+  ~SubscriptionState() { Drain(); }  // In case a handle never drained it.
+
   void Attach(std::unique_ptr<Subscription> subscription) {
     std::lock_guard lock(subscription_mu_);
     subscription_ = std::move(subscription);
+  }
+
+  // Starts the subscription's own thread, which takes each event from
+  // `pull` and handles it.
+  void AttachPull(std::unique_ptr<PullSubscription> pull) {
+    std::lock_guard lock(subscription_mu_);
+    pull_ = std::move(pull);
+    reader_ = std::thread([this, pull = pull_.get()] { ReadPulled(*pull); });
   }
 
   // On a NATS delivery thread: queue the event, never wait (unless the
@@ -188,37 +202,66 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
   void Drain() {
     std::lock_guard drain_lock(drain_mu_);
     std::unique_ptr<Subscription> subscription;
+    std::unique_ptr<PullSubscription> pull;
+    std::thread reader;
     {
       std::lock_guard lock(subscription_mu_);
-      if (subscription_ != nullptr) {
-        // The count dies with the subscription. Drops during its drain are
-        // missed, but our callback keeps nats.c's queue nearly empty.
-        transport_dropped_ = subscription_->Dropped();
-      }
+      // The count dies with the subscription. Drops during its drain are
+      // missed, but our callback keeps nats.c's queue nearly empty.
+      if (subscription_ != nullptr) transport_dropped_ = subscription_->Dropped();
+      if (pull_ != nullptr) transport_dropped_ = pull_->Dropped();
       subscription = std::move(subscription_);
+      pull = std::move(pull_);
+      reader.swap(reader_);
     }
     // Destroying it drains it: every event the server already sent us goes
     // through OnMessage, then no more. Then the queue empties.
     subscription.reset();
+    // Likewise: the reader handles every event already sent, then ends.
+    if (pull != nullptr) pull->Drain();
+    if (reader.joinable()) reader.join();
+    pull.reset();
     std::unique_lock lock(mu_);
     idle_.wait(lock, [this] { return unfinished_ == 0; });
   }
 
   SubscriptionStats Stats() const {
     SubscriptionStats stats;
+    // Read before a pulled subscription's pending events, so that an event
+    // taken in between is missed for a moment rather than counted twice.
     stats.received = received_.load(std::memory_order_relaxed);
     stats.handled = handled_.load(std::memory_order_relaxed);
     stats.handler_errors = handler_errors_.load(std::memory_order_relaxed);
     stats.decode_errors = decode_errors_.load(std::memory_order_relaxed);
     {
       std::lock_guard lock(subscription_mu_);
-      stats.dropped = subscription_ != nullptr ? subscription_->Dropped() : transport_dropped_;
+      stats.dropped = subscription_ != nullptr ? subscription_->Dropped()
+                      : pull_ != nullptr       ? pull_->Dropped()
+                                               : transport_dropped_;
+      // Waiting in the NATS client's queue, they are accepted as much as
+      // those in ours.
+      if (pull_ != nullptr) stats.received += pull_->Pending();
     }
     stats.dropped += queue_dropped_.load(std::memory_order_relaxed);
     return stats;
   }
 
  private:
+  // The subscription's own thread: events come straight from the NATS
+  // client, one at a time, as to a plain nats.c subscriber's callback.
+  void ReadPulled(PullSubscription& pull) {
+    std::unique_ptr<google::protobuf::Message> event(definition_.prototype->New());
+    while (true) {
+      absl::StatusOr<WireMessage> message = pull.Next(kIdleWait);
+      if (!message.ok()) {
+        if (message.status().code() == absl::StatusCode::kCancelled) return;
+        continue;  // Nothing arrived; wait again.
+      }
+      received_.fetch_add(1, std::memory_order_relaxed);
+      Deliver(*message, event.get());
+    }
+  }
+
   void ScheduleTask() {
     executor_->Schedule([self = shared_from_this()] { self->Work(); });
   }
@@ -305,7 +348,7 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
 
   const SubscriberDefinition definition_;
   const SubscriberInfo info_;
-  Executor* const executor_;  // Outlives every task: see NatsBroker.
+  Executor* const executor_;  // Outlives every task: see NatsBroker. Null when pulled.
   const EventErrorHandler on_error_;
   // Decoded into by every event of an inline_handler subscription.
   std::unique_ptr<google::protobuf::Message> inline_event_;
@@ -313,8 +356,10 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
   // Serializes Drain: a second caller must also wait until the first is done.
   std::mutex drain_mu_;
 
-  mutable std::mutex subscription_mu_;  // Guards the two members below.
-  std::unique_ptr<Subscription> subscription_;
+  mutable std::mutex subscription_mu_;          // Guards the members below.
+  std::unique_ptr<Subscription> subscription_;  // Events pushed to OnMessage,
+  std::unique_ptr<PullSubscription> pull_;      // or taken by reader_.
+  std::thread reader_;
   int64_t transport_dropped_ = 0;  // Its Dropped() when it was destroyed.
 
   std::mutex mu_;                                     // Guards the members below it.
@@ -340,11 +385,10 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
 class NatsBroker final : public std::enable_shared_from_this<NatsBroker> {
  public:
   NatsBroker(std::shared_ptr<Transport> transport, BrokerOptions options, const Codec* codec)
-      : transport_(std::move(transport)), options_(std::move(options)), codec_(codec) {
-    if (options_.executor == nullptr) {
-      options_.executor = NewThreadPoolExecutor(
-          options_.num_threads > 0 ? options_.num_threads : internal::DefaultThreadCount());
-    }
+      : transport_(std::move(transport)),
+        options_(std::move(options)),
+        codec_(codec),
+        executor_given_(options_.executor != nullptr) {
     if (!options_.on_error) options_.on_error = PrintError;
   }
 
@@ -418,9 +462,19 @@ class NatsBroker final : public std::enable_shared_from_this<NatsBroker> {
     if (status.ok()) status = transport_->Publish(message);
     return status;
   }
+  // The executor, made when a subscription first needs it. Under mu_.
+  Executor* ExecutorLocked() {
+    if (options_.executor == nullptr) {
+      options_.executor = NewThreadPoolExecutor(
+          options_.num_threads > 0 ? options_.num_threads : internal::DefaultThreadCount());
+    }
+    return options_.executor.get();
+  }
+
   const std::shared_ptr<Transport> transport_;
-  BrokerOptions options_;  // Complete (executor and on_error set) after construction.
+  BrokerOptions options_;  // on_error set after construction; executor once needed.
   const Codec* const codec_;
+  const bool executor_given_;
   std::atomic<bool> closed_{false};
 
   // Guards subscriptions_, and is held across Subscribe so that Close cannot
@@ -457,27 +511,46 @@ absl::StatusOr<std::unique_ptr<EventSubscription>> NatsBroker::Subscribe(
                       definition.prototype->GetDescriptor()->full_name()};
   EventErrorHandler on_error =
       definition.options.on_error ? definition.options.on_error : options_.on_error;
-  const int max_messages = definition.options.max_pending_messages;
-  // nats.c counts bytes in an int; our own queue enforces the full limit.
-  const int max_bytes =
-      static_cast<int>(std::min<int64_t>(definition.options.max_pending_bytes, INT_MAX));
-  auto state = std::make_shared<SubscriptionState>(std::move(definition), std::move(info),
-                                                   options_.executor.get(), std::move(on_error));
+  const SubscribeOptions& options = definition.options;
+  const int max_messages = options.max_pending_messages;
+  const int64_t max_bytes = options.max_pending_bytes;
+  // Unless handlers must run on a given executor, a subscription that
+  // handles one event at a time needs none: its own thread takes each event
+  // from the NATS client, with no hand-off in between.
+  const bool may_pull = !executor_given_ && options.max_concurrency == 1 && !options.inline_handler;
 
   std::unique_lock lock(mu_);
   if (closed_.load(std::memory_order_acquire)) {
     return absl::FailedPreconditionError("broker is closed");
   }
-  // The callback keeps the state alive until the transport subscription is
-  // destroyed, which Drain always does.
-  absl::StatusOr<std::unique_ptr<Subscription>> subscription =
-      transport_->Subscribe(state->info().topic, state->info().queue_group,
-                            [state](WireMessage message) { state->OnMessage(std::move(message)); });
-  if (!subscription.ok()) return subscription.status();
-  // Applied to nats.c's queue as well, so that a burst the callback has not
-  // yet moved to ours is not dropped below the limits the user asked for.
-  absl::Status limits = (*subscription)->SetPendingLimits(max_messages, max_bytes);
-  state->Attach(*std::move(subscription));
+  absl::StatusOr<std::unique_ptr<PullSubscription>> pull =
+      absl::UnimplementedError("not a pulled subscription");
+  if (may_pull) {
+    pull = transport_->SubscribePull(info.topic, info.queue_group);
+    if (!pull.ok() && pull.status().code() != absl::StatusCode::kUnimplemented) {
+      return pull.status();
+    }
+  }
+  auto state = std::make_shared<SubscriptionState>(std::move(definition), std::move(info),
+                                                   pull.ok() ? nullptr : ExecutorLocked(),
+                                                   std::move(on_error));
+  absl::Status limits;
+  if (pull.ok()) {
+    limits = (*pull)->SetPendingLimits(max_messages, max_bytes);
+    state->AttachPull(*std::move(pull));
+  } else {
+    // The callback keeps the state alive until the transport subscription
+    // is destroyed, which Drain always does.
+    absl::StatusOr<std::unique_ptr<Subscription>> subscription = transport_->Subscribe(
+        state->info().topic, state->info().queue_group,
+        [state](WireMessage message) { state->OnMessage(std::move(message)); });
+    if (!subscription.ok()) return subscription.status();
+    // Applied to nats.c's queue as well, so that a burst the callback has
+    // not yet moved to ours is not dropped below the limits the user asked
+    // for.
+    limits = (*subscription)->SetPendingLimits(max_messages, max_bytes);
+    state->Attach(*std::move(subscription));
+  }
   if (!limits.ok()) {
     lock.unlock();  // Drain waits for handlers, which may call Subscribers().
     state->Drain();

@@ -248,6 +248,13 @@ std::optional<uint64_t> UintHeader(const Headers& headers, std::string_view key)
   return value;
 }
 
+std::optional<absl::Duration> HeartbeatHeader(const Headers& headers) {
+  std::optional<uint64_t> nanos = UintHeader(headers, kHeartbeatHeader);
+  if (!nanos.has_value() || *nanos == 0) return std::nullopt;
+  const auto max_nanos = static_cast<uint64_t>(absl::ToInt64Nanoseconds(kMaxHeartbeat));
+  return absl::Nanoseconds(static_cast<int64_t>(std::min(*nanos, max_nanos)));
+}
+
 bool IsReservedKey(std::string_view key) {
   absl::string_view k = ToAbsl(key);
   return absl::StartsWithIgnoreCase(k, "micro-") || absl::StartsWithIgnoreCase(k, "nats-") ||

@@ -58,6 +58,12 @@ std::string_view FrameKindName(FrameKind kind);
 // header is absent or malformed.
 std::optional<uint64_t> UintHeader(const Headers& headers, std::string_view key);
 
+// The interval a `Micro-Heartbeat` header announces, at most
+// kMaxHeartbeat (a peer's larger value would overflow a Duration's
+// arithmetic); nullopt if it is absent, zero or malformed.
+inline constexpr absl::Duration kMaxHeartbeat = absl::Hours(1);
+std::optional<absl::Duration> HeartbeatHeader(const Headers& headers);
+
 // The body of a data frame carrying `Micro-Count` messages: each message's
 // length as 4 big-endian bytes, then the message.
 inline constexpr size_t kBatchRecordOverhead = 4;

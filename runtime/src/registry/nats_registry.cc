@@ -164,8 +164,7 @@ class NatsWatcher final : public Watcher {
 
  private:
   static absl::Duration HeartbeatOf(const Headers& headers) {
-    std::optional<uint64_t> nanos = protocol::UintHeader(headers, protocol::kHeartbeatHeader);
-    return nanos.has_value() && *nanos > 0 ? absl::Nanoseconds(*nanos) : kDefaultHeartbeat;
+    return protocol::HeartbeatHeader(headers).value_or(kDefaultHeartbeat);
   }
 
   // Deletes the instance unless another announcement of it arrives in time.

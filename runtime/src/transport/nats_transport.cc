@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -160,6 +161,39 @@ size_t HeaderBytes(const Headers& headers) {
   return bytes;
 }
 
+// Ends `sub` gracefully: the server stops sending, and what it already sent
+// is still delivered. Without a connection a drain would wait for one: what
+// arrived is delivered anyway, and nothing more can.
+void DrainOrUnsubscribe(natsConnection* connection, natsSubscription* sub) {
+  bool connected = natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED;
+  if (!connected || natsSubscription_Drain(sub) != NATS_OK) natsSubscription_Unsubscribe(sub);
+}
+
+// Subscription::SetPendingLimits, Dropped and Pending, for either kind of
+// subscription.
+absl::Status SetPendingLimitsOf(natsSubscription* sub, int max_messages, int64_t max_bytes) {
+  if (max_messages <= 0 && max_bytes <= 0) {
+    return absl::InvalidArgumentError("pending limits: at least one limit must be positive");
+  }
+  // nats.c counts bytes in an int.
+  const int bytes = max_bytes <= 0 ? -1 : static_cast<int>(std::min<int64_t>(max_bytes, INT_MAX));
+  return FromNats(
+      natsSubscription_SetPendingLimits(sub, max_messages <= 0 ? -1 : max_messages, bytes),
+      "setting pending limits");
+}
+
+int64_t PendingOf(natsSubscription* sub) {
+  int messages = 0;
+  natsSubscription_GetPending(sub, &messages, nullptr);
+  return messages;
+}
+
+int64_t DroppedOf(natsSubscription* sub) {
+  int64_t dropped = 0;
+  natsSubscription_GetDropped(sub, &dropped);
+  return dropped;
+}
+
 class NatsSubscription final : public Subscription {
  public:
   // Owns the handler; nats.c holds a pointer to this state until OnComplete.
@@ -174,10 +208,7 @@ class NatsSubscription final : public Subscription {
 
   ~NatsSubscription() override {
     // Drain delivers what the server already sent us, then calls OnComplete.
-    // Without a connection it would wait for one: what arrived is delivered
-    // anyway, and nothing more can.
-    bool connected = natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED;
-    if (!connected || natsSubscription_Drain(sub_) != NATS_OK) natsSubscription_Unsubscribe(sub_);
+    DrainOrUnsubscribe(connection_, sub_);
     if (state_->completed.WaitForNotificationWithTimeout(kSubscriptionCloseTimeout)) {
       delete state_;
     }
@@ -187,26 +218,13 @@ class NatsSubscription final : public Subscription {
   }
 
   absl::Status SetPendingLimits(int max_messages, int64_t max_bytes) override {
-    if (max_messages <= 0 && max_bytes <= 0) {
-      return absl::InvalidArgumentError("pending limits: at least one limit must be positive");
-    }
-    return FromNats(natsSubscription_SetPendingLimits(sub_, max_messages <= 0 ? -1 : max_messages,
-                                                      max_bytes <= 0 ? -1 : max_bytes),
-                    "setting pending limits");
+    return SetPendingLimitsOf(sub_, max_messages, max_bytes);
   }
 
   // Messages received but not yet handed to the handler.
-  int Pending() const {
-    int messages = 0;
-    natsSubscription_GetPending(sub_, &messages, nullptr);
-    return messages;
-  }
+  int64_t Pending() const { return PendingOf(sub_); }
 
-  int64_t Dropped() const override {
-    int64_t dropped = 0;
-    natsSubscription_GetDropped(sub_, &dropped);
-    return dropped;
-  }
+  int64_t Dropped() const override { return DroppedOf(sub_); }
 
   static void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
     auto* state = static_cast<State*>(closure);
@@ -219,6 +237,55 @@ class NatsSubscription final : public Subscription {
   natsConnection* connection_;
   natsSubscription* sub_;
   State* state_;
+};
+
+class NatsPullSubscription final : public PullSubscription {
+ public:
+  NatsPullSubscription(natsConnection* connection, natsSubscription* sub,
+                       std::shared_ptr<MsgReaper> reaper)
+      : connection_(connection), sub_(sub), reaper_(std::move(reaper)) {}
+
+  ~NatsPullSubscription() override { natsSubscription_Destroy(sub_); }  // Unsubscribes.
+
+  absl::StatusOr<WireMessage> Next(absl::Duration timeout) override {
+    const int64_t millis = std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout));
+    // nats.c reports drops once, as an error of its own; the messages
+    // behind them are still there (and the drops counted), so once more.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      natsMsg* msg = nullptr;
+      switch (natsSubscription_NextMsg(&msg, sub_, millis)) {
+        case NATS_OK:
+          return ToWireMessage(msg, *reaper_);
+        case NATS_SLOW_CONSUMER:
+          continue;
+        case NATS_TIMEOUT:
+          // A drained subscription times out once its last message is
+          // taken, and is closed by then.
+          if (natsSubscription_IsValid(sub_)) {
+            return absl::DeadlineExceededError("no message arrived in time");
+          }
+          return absl::CancelledError("the subscription has ended");
+        default:
+          return absl::CancelledError("the subscription has ended");
+      }
+    }
+    return absl::DeadlineExceededError("no message arrived in time");
+  }
+
+  void Drain() override { DrainOrUnsubscribe(connection_, sub_); }
+
+  absl::Status SetPendingLimits(int max_messages, int64_t max_bytes) override {
+    return SetPendingLimitsOf(sub_, max_messages, max_bytes);
+  }
+
+  int64_t Dropped() const override { return DroppedOf(sub_); }
+
+  int64_t Pending() const override { return PendingOf(sub_); }
+
+ private:
+  natsConnection* const connection_;
+  natsSubscription* const sub_;
+  const std::shared_ptr<MsgReaper> reaper_;
 };
 
 // The Socket users hold; the connection holds the same core to route frames.
@@ -410,8 +477,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     if (s == NATS_OK) {
       s = natsSubscription_SetOnCompleteCB(sub, &NatsSubscription::OnComplete, state);
     }
-    // A PING/PONG round trip: the server has processed our SUB when it answers.
-    if (s == NATS_OK) s = natsConnection_FlushTimeout(connection_, kSubscribeConfirmTimeoutMs);
+    if (s == NATS_OK) s = ConfirmSubscription();
     if (s != NATS_OK) {
       if (sub != nullptr) {
         natsSubscription_Unsubscribe(sub);
@@ -422,6 +488,21 @@ class NatsTransport final : public Transport, private internal::StreamHost {
       return FromNats(s, absl::StrCat("cannot subscribe to '", subject, "'"));
     }
     return std::unique_ptr<Subscription>(new NatsSubscription(connection_, sub, state));
+  }
+
+  absl::StatusOr<std::unique_ptr<PullSubscription>> SubscribePull(
+      const std::string& subject, const std::string& queue_group) override {
+    natsSubscription* sub = nullptr;
+    natsStatus s = queue_group.empty()
+                       ? natsConnection_SubscribeSync(&sub, connection_, subject.c_str())
+                       : natsConnection_QueueSubscribeSync(&sub, connection_, subject.c_str(),
+                                                           queue_group.c_str());
+    if (s == NATS_OK) s = ConfirmSubscription();
+    if (s != NATS_OK) {
+      if (sub != nullptr) natsSubscription_Destroy(sub);  // Unsubscribes.
+      return FromNats(s, absl::StrCat("cannot subscribe to '", subject, "'"));
+    }
+    return std::unique_ptr<PullSubscription>(new NatsPullSubscription(connection_, sub, reaper_));
   }
 
   absl::StatusOr<std::unique_ptr<Socket>> Dial(const WireMessage& open,
@@ -516,8 +597,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
   }
 
   static absl::Duration PeerHeartbeat(const Headers& headers) {
-    std::optional<uint64_t> nanos = protocol::UintHeader(headers, protocol::kHeartbeatHeader);
-    return nanos.has_value() && *nanos > 0 ? absl::Nanoseconds(*nanos) : kDefaultPeerHeartbeat;
+    return protocol::HeartbeatHeader(headers).value_or(kDefaultPeerHeartbeat);
   }
 
   // Routes frames for `core` to it; with a peer address, also watches the peer.
@@ -696,6 +776,11 @@ class NatsTransport final : public Transport, private internal::StreamHost {
                      std::memory_order_release);
   }
 
+  // A PING/PONG round trip: the server has processed our SUB when it answers.
+  natsStatus ConfirmSubscription() {
+    return natsConnection_FlushTimeout(connection_, kSubscribeConfirmTimeoutMs);
+  }
+
   static void OnClosed(natsConnection*, void* closure) {
     delete static_cast<std::shared_ptr<CallbackRelay>*>(closure);
   }
@@ -788,6 +873,11 @@ class NatsTransport final : public Transport, private internal::StreamHost {
 std::string DefaultNatsUrl() {
   const char* env = std::getenv("NATS_URL");
   return env != nullptr && *env != '\0' ? env : "nats://127.0.0.1:4222";
+}
+
+absl::StatusOr<std::unique_ptr<PullSubscription>> Transport::SubscribePull(const std::string&,
+                                                                           const std::string&) {
+  return absl::UnimplementedError("this transport has no pull subscriptions");
 }
 
 absl::StatusOr<std::shared_ptr<Transport>> ConnectNats(const TransportOptions& options) {
