@@ -11,7 +11,11 @@ source "$root/scripts/lib.sh"
 
 pids=()
 NATS_CLUSTER_PIDS=()
-cleanup() { stop_pids "${pids[@]}" "${NATS_CLUSTER_PIDS[@]}"; }
+work="$(mktemp -d)"  # Service logs and client pipes; removed at exit.
+cleanup() {
+  stop_pids "${pids[@]}" "${NATS_CLUSTER_PIDS[@]}"
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 start_nats_server
@@ -23,7 +27,7 @@ pids+=("$NATS_PID")
 start_service() {
   local url="$1" binary="$2" log
   shift 2
-  log="$(mktemp)"
+  log="$(mktemp "$work/service.XXXXXX")"
   "$binary" --nats "$url" "$@" >"$log" 2>&1 &
   SERVICE_PID=$!
   SERVICE_LOG=$log
@@ -43,7 +47,7 @@ start_service() {
 run_paused() {
   local action="$1" dir go client status=0
   shift
-  dir="$(mktemp -d)"
+  dir="$(mktemp -d "$work/client.XXXXXX")"
   mkfifo "$dir/stdin"
   "$@" <"$dir/stdin" >"$dir/out" 2>&1 &
   client=$!
