@@ -256,7 +256,9 @@ class Transport {
 // URL, an unreadable certificate or key file, or an NKey seed or credentials
 // file that is unreadable or holds no valid user seed (checked before
 // connecting). A credentials file's JWT is checked only by the server: a
-// garbled one is UNAUTHENTICATED.
+// garbled one is UNAUTHENTICATED. An NKey or credentials handshake the
+// server refuses is tried once more before UNAUTHENTICATED, because the
+// NATS client fails a right one now and then (docs/RELIABILITY.md).
 absl::StatusOr<std::shared_ptr<Transport>> ConnectNats(const TransportOptions& options = {});
 
 }  // namespace micro
