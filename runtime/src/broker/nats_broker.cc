@@ -206,8 +206,9 @@ class SubscriptionState : public std::enable_shared_from_this<SubscriptionState>
     std::thread reader;
     {
       std::lock_guard lock(subscription_mu_);
-      // The count dies with the subscription. Drops during its drain are
-      // missed, but our callback keeps nats.c's queue nearly empty.
+      // The count dies with the subscription, so drops during its drain are
+      // missed: a pushed one's callback keeps nats.c's queue nearly empty,
+      // and a pulled one drops only while the server still sends.
       if (subscription_ != nullptr) transport_dropped_ = subscription_->Dropped();
       if (pull_ != nullptr) transport_dropped_ = pull_->Dropped();
       subscription = std::move(subscription_);
