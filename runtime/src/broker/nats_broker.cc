@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <climits>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -463,6 +462,7 @@ class NatsBroker final : public std::enable_shared_from_this<NatsBroker> {
     if (status.ok()) status = transport_->Publish(message);
     return status;
   }
+
   // The executor, made when a subscription first needs it. Under mu_.
   Executor* ExecutorLocked() {
     if (options_.executor == nullptr) {

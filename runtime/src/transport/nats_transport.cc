@@ -261,13 +261,12 @@ class NatsPullSubscription final : public PullSubscription {
         case NATS_TIMEOUT:
           // A drained subscription times out once its last message is
           // taken, and is closed by then.
-          if (natsSubscription_IsValid(sub_)) {
-            return absl::DeadlineExceededError("no message arrived in time");
-          }
-          return absl::CancelledError("the subscription has ended");
+          if (natsSubscription_IsValid(sub_)) break;
+          [[fallthrough]];
         default:
           return absl::CancelledError("the subscription has ended");
       }
+      break;
     }
     return absl::DeadlineExceededError("no message arrived in time");
   }
