@@ -163,6 +163,25 @@ TEST_F(UnaryTest, InlineUnaryHandlersDoNotUseTheExecutor) {
   }
 }
 
+// The slow call runs on the thread that read it (ServerOptions::
+// handoff_after), which then hands the reading of the service's subject to
+// another thread; a handler thread would otherwise be free anyway.
+TEST_F(UnaryTest, ASlowHandlerDoesNotHoldUpTheCallsBehindIt) {
+  ClientContext slow_context;
+  slow_context.set_timeout(absl::Seconds(20));
+  EchoRequest slow = Request("slow");
+  slow.set_sleep_ms(3000);
+  std::future<absl::StatusOr<EchoReply>> slow_call = stub_->AsyncEcho(&slow_context, slow);
+  for (int i = 0; i < 2000 && handler_.calls() == 0; ++i) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_EQ(handler_.calls(), 1);
+  ClientContext context;
+  context.set_timeout(absl::Seconds(1));
+  EchoReply reply;
+  absl::Status fast = stub_->Echo(&context, Request("fast"), &reply);
+  EXPECT_TRUE(fast.ok()) << fast;
+  EXPECT_TRUE(slow_call.get().ok());
+}
+
 TEST_F(UnaryTest, AsyncCallbackAndFutureForms) {
   ClientContext callback_context;
   EchoReply callback_reply;

@@ -1,5 +1,6 @@
 // The server receives calls for registered services and runs their handlers
-// on its executor, never on a NATS delivery thread.
+// on its executor or on threads of its own, never on a NATS delivery thread
+// (unless asked to: ServerOptions::inline_unary_handlers).
 #ifndef MICRO_SERVER_H_
 #define MICRO_SERVER_H_
 
@@ -10,6 +11,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "micro/broker.h"
 #include "micro/executor.h"
 #include "micro/interceptor.h"
@@ -23,8 +25,10 @@ struct ServerOptions {
   // Instances of one service share a NATS queue group, so each call reaches
   // exactly one of them.
   std::string queue_group = "q";
-  // Handler threads, used when `executor` is not set. 0: the number of cores
-  // (at least 2).
+  // Handler threads, used when `executor` is not set: as many run handlers
+  // on the executor, and up to as many more may run unary handlers where
+  // they read the call (`handoff_after`). 0: the number of cores (at least
+  // 2).
   int num_threads = 0;
   // Runs handlers; may be shared with other servers.
   std::shared_ptr<Executor> executor;
@@ -50,6 +54,16 @@ struct ServerOptions {
   // a time, each behind the one before, so only for handlers that never
   // block. Streaming handlers always run on `executor`.
   bool inline_unary_handlers = false;
+  // A unary call that finds no other call waiting to be read runs on the
+  // server's thread that read it from NATS, not on `executor`: one thread
+  // hand-off less, about a sixth of a call's latency on a 2-core machine
+  // (docs/PERFORMANCE.md). Once such a handler has run this long, another
+  // thread takes over the reading, so it holds up the calls behind it for
+  // this long plus at most half of it; a watchdog thread checks every half
+  // of it while calls come in, and sleeps when none has for 100 checks.
+  // Zero, a given `executor`, max_concurrent_handlers_per_endpoint or
+  // inline_unary_handlers: every call is handled on `executor`.
+  absl::Duration handoff_after = absl::Milliseconds(2);
 
   // The instance's identity in discovery (docs/PROTOCOL.md, "Discovery").
   // The service name, `^[A-Za-z0-9_-]+$`; empty: derived from the first

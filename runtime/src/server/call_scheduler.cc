@@ -11,8 +11,7 @@ CallScheduler::CallScheduler(std::shared_ptr<Executor> executor, Limits limits)
 bool CallScheduler::TrySchedule(const void* endpoint, Work work) {
   {
     std::lock_guard lock(mu_);
-    if (limits_.max_calls > 0 && admitted_ >= limits_.max_calls) return false;
-    ++admitted_;
+    if (!AdmitLocked()) return false;
     Lane& lane = lanes_[endpoint];
     if (lane.queued.empty()) turns_.push_back(endpoint);
     lane.queued.push_back(std::move(work));
@@ -20,6 +19,27 @@ bool CallScheduler::TrySchedule(const void* endpoint, Work work) {
   // Every queued call is owed one task: this one, or a starved one's.
   executor_->Schedule([this] { RunNext(); });
   return true;
+}
+
+bool CallScheduler::TryAdmit() {
+  std::lock_guard lock(mu_);
+  return AdmitLocked();
+}
+
+bool CallScheduler::AdmitLocked() {
+  if (limits_.max_calls > 0 && admitted_ >= limits_.max_calls) return false;
+  ++admitted_;
+  return true;
+}
+
+void CallScheduler::Finished() {
+  std::lock_guard lock(mu_);
+  FinishedLocked();
+}
+
+void CallScheduler::FinishedLocked() {
+  // Notify under the lock: a waiter may destroy us as soon as it wakes.
+  if (--admitted_ == 0) idle_.notify_all();
 }
 
 void CallScheduler::RunNext() {
@@ -55,8 +75,7 @@ void CallScheduler::RunNext() {
       reschedule = true;
     }
     if (lane.running == 0 && lane.queued.empty()) lanes_.erase(endpoint);
-    // Notify under the lock: a waiter may destroy us as soon as it wakes.
-    if (--admitted_ == 0) idle_.notify_all();
+    FinishedLocked();
     if (reschedule) executor_->Schedule([this] { RunNext(); });
   }
 }

@@ -35,6 +35,12 @@ class CallScheduler {
   // `max_calls` calls are admitted and unfinished.
   bool TrySchedule(const void* endpoint, Work work);
 
+  // Admits a call that the caller runs itself, counted against `max_calls`
+  // like a scheduled one; false when that many are admitted and unfinished.
+  // Finished must follow each true.
+  bool TryAdmit();
+  void Finished();
+
   // Blocks until every admitted call has finished.
   void WaitUntilIdle();
 
@@ -46,6 +52,8 @@ class CallScheduler {
 
   // One executor task: runs the next call that may run, if any.
   void RunNext();
+  bool AdmitLocked();
+  void FinishedLocked();
 
   const std::shared_ptr<Executor> executor_;
   const Limits limits_;

@@ -22,6 +22,7 @@
 #include "micro/stream.h"
 #include "protocol/wire.h"
 #include "registry/discovery.h"
+#include "server/call_readers.h"
 #include "server/call_scheduler.h"
 #include "util/inherited_deadline.h"
 #include "util/interceptor_chain.h"
@@ -126,7 +127,10 @@ class Server::Impl {
       : transport_(std::move(transport)),
         options_(std::move(options)),
         id_(discovery::NewInstanceId()),
-        instance_prefix_(InstanceSubject(id_, "")) {
+        instance_prefix_(InstanceSubject(id_, "")),
+        reads_on_own_threads_(options_.handoff_after > absl::ZeroDuration() &&
+                              options_.executor == nullptr && !options_.inline_unary_handlers &&
+                              options_.max_concurrent_handlers_per_endpoint <= 0) {
     if (options_.executor == nullptr) {
       options_.executor = NewThreadPoolExecutor(
           options_.num_threads > 0 ? options_.num_threads : internal::DefaultThreadCount());
@@ -181,11 +185,17 @@ class Server::Impl {
       if (!registry.ok()) return registry.status();
       registry_ = *std::move(registry);
     }
+    if (reads_on_own_threads_) {
+      readers_ = std::make_unique<internal::CallReaders>(
+          options_.handoff_after,
+          options_.num_threads > 0 ? options_.num_threads : internal::DefaultThreadCount());
+    }
     absl::Status status = Subscribe();
     if (status.ok()) status = SubscribeEvents();
     if (status.ok()) status = registry_->Register(registration_);
     if (!status.ok()) {
       subscriptions_.clear();
+      readers_.reset();
       event_subscriptions_.clear();
       return status;
     }
@@ -202,6 +212,7 @@ class Server::Impl {
 
   void Stop() {
     std::vector<std::unique_ptr<Subscription>> subscriptions;
+    std::unique_ptr<internal::CallReaders> readers;
     std::vector<std::unique_ptr<EventSubscription>> event_subscriptions;
     std::shared_ptr<Registry> registry;  // Ours, if we made it, goes with it.
     std::shared_ptr<Broker> broker;      // Likewise.
@@ -212,6 +223,7 @@ class Server::Impl {
       registered = state_ == State::kServing;
       state_ = State::kStopped;
       subscriptions.swap(subscriptions_);
+      readers.swap(readers_);
       event_subscriptions.swap(event_subscriptions_);
       registry.swap(registry_);
       broker.swap(broker_);
@@ -222,6 +234,7 @@ class Server::Impl {
     // Draining delivers every call already sent to us into Accept; then
     // the queued and running handlers finish and reply.
     subscriptions.clear();
+    readers.reset();
     scheduler_->WaitUntilIdle();
     // Events last: a call's handler may still publish one to ourselves.
     event_subscriptions.clear();
@@ -270,16 +283,33 @@ class Server::Impl {
     for (const std::string& service : services_) {
       // A wildcard: calls to methods the service lacks still reach us and
       // get UNIMPLEMENTED rather than no responders.
-      auto subscription =
-          transport_->Subscribe(absl::StrCat(service, ".*"), options_.queue_group,
-                                [this](WireMessage message) { Accept(std::move(message)); });
-      if (!subscription.ok()) return subscription.status();
-      subscriptions_.push_back(*std::move(subscription));
+      absl::Status status = SubscribeCalls(absl::StrCat(service, ".*"), options_.queue_group, 0);
+      if (!status.ok()) return status;
     }
-    auto subscription =
-        transport_->Subscribe(absl::StrCat(instance_prefix_, ">"), "", [this](WireMessage message) {
-          message.subject.erase(0, instance_prefix_.size());  // Now the method subject.
-          Accept(std::move(message));
+    return SubscribeCalls(absl::StrCat(instance_prefix_, ">"), "", instance_prefix_.size());
+  }
+
+  // Calls on `subject` go to Accept with the first `prefix` characters of
+  // their subject taken off, which leaves the method subject. Read by
+  // readers_ if there are any and the transport has pull subscriptions.
+  absl::Status SubscribeCalls(const std::string& subject, const std::string& queue_group,
+                              size_t prefix) {
+    if (readers_ != nullptr) {
+      absl::StatusOr<std::unique_ptr<PullSubscription>> pull =
+          transport_->SubscribePull(subject, queue_group);
+      if (pull.ok()) {
+        readers_->Add(*std::move(pull), [this, prefix](WireMessage message, bool run_here) {
+          message.subject.erase(0, prefix);
+          Accept(std::move(message), run_here);
+        });
+        return absl::OkStatus();
+      }
+      if (pull.status().code() != absl::StatusCode::kUnimplemented) return pull.status();
+    }
+    absl::StatusOr<std::unique_ptr<Subscription>> subscription =
+        transport_->Subscribe(subject, queue_group, [this, prefix](WireMessage message) {
+          message.subject.erase(0, prefix);
+          Accept(std::move(message), /*run_here=*/false);
         });
     if (!subscription.ok()) return subscription.status();
     subscriptions_.push_back(*std::move(subscription));
@@ -315,12 +345,12 @@ class Server::Impl {
     if (endpoint != nullptr) endpoint->counter->Record(status, absl::Now() - started);
   }
 
-  // On a NATS delivery thread: only queue the work (or run it, when unary
-  // handlers run inline), or refuse it when the server has
-  // max_concurrent_calls already. A stream is accepted at once, so the
-  // client can start sending and both ends watch each other while the call
-  // waits for a handler thread.
-  void Accept(WireMessage message) {
+  // On a NATS delivery thread or a reader thread: only queue the work
+  // (or run a unary call, when `run_here` or unary handlers run inline), or
+  // refuse it when the server has max_concurrent_calls already. A stream is
+  // accepted at once, so the client can start sending and both ends watch
+  // each other while the call waits for a handler thread.
+  void Accept(WireMessage message, bool run_here) {
     const Endpoint* endpoint = FindEndpoint(message.subject);
     if (protocol::ParseFrameKind(message.headers) == protocol::FrameKind::kOpen) {
       AcceptStream(std::move(message), endpoint);
@@ -328,6 +358,11 @@ class Server::Impl {
     }
     if (options_.inline_unary_handlers) {
       Handle(message, endpoint);
+      return;
+    }
+    if (run_here && scheduler_->TryAdmit()) {
+      Handle(message, endpoint);
+      scheduler_->Finished();
       return;
     }
     auto work = std::make_shared<WireMessage>(std::move(message));
@@ -545,10 +580,13 @@ class Server::Impl {
   ServerOptions options_;
   const std::string id_;
   const std::string instance_prefix_;  // `$MICRO.INSTANCE.<id>.`
+  // Unary calls may run where they are read (ServerOptions::handoff_after).
+  const bool reads_on_own_threads_;
   std::unique_ptr<internal::CallScheduler> scheduler_;
 
   // Guards state_, services_, endpoint_order_, subscribers_, schema_files_,
-  // registration_, registry_, broker_ and both kinds of subscriptions.
+  // registration_, registry_, broker_, readers_ and both kinds of
+  // subscriptions.
   std::mutex mu_;
   State state_ = State::kCreated;
   std::vector<std::string> services_;              // In registration order.
@@ -561,6 +599,7 @@ class Server::Impl {
   Registration registration_;
   std::shared_ptr<Registry> registry_ = options_.registry;
   std::vector<std::unique_ptr<Subscription>> subscriptions_;
+  std::unique_ptr<internal::CallReaders> readers_;  // Read the other subscriptions.
   std::shared_ptr<Broker> broker_ = options_.broker;
   std::vector<std::unique_ptr<EventSubscription>> event_subscriptions_;
 };
