@@ -25,10 +25,9 @@ struct ServerOptions {
   // Instances of one service share a NATS queue group, so each call reaches
   // exactly one of them.
   std::string queue_group = "q";
-  // Handler threads, used when `executor` is not set: as many run handlers
-  // on the executor, and up to as many more may run unary handlers where
-  // they read the call (`handoff_after`). 0: the number of cores (at least
-  // 2).
+  // Handler threads, used when `executor` is not set (one unary handler
+  // more may run where its call was read: `handoff_after`). 0: the number of
+  // cores (at least 2).
   int num_threads = 0;
   // Runs handlers; may be shared with other servers.
   std::shared_ptr<Executor> executor;
@@ -54,15 +53,17 @@ struct ServerOptions {
   // a time, each behind the one before, so only for handlers that never
   // block. Streaming handlers always run on `executor`.
   bool inline_unary_handlers = false;
-  // A unary call that finds no other call waiting to be read runs on the
-  // server's thread that read it from NATS, not on `executor`: one thread
-  // hand-off less, about a sixth of a call's latency on a 2-core machine
+  // A unary call that comes while no other unary call is in progress, and
+  // with no other call waiting to be read, runs on the server's thread that
+  // read it from NATS instead of on `executor`: one thread hand-off less,
+  // about a tenth of a call's latency on a 2-core machine
   // (docs/PERFORMANCE.md). Once such a handler has run this long, another
-  // thread takes over the reading, so it holds up the calls behind it for
-  // this long plus at most half of it; a watchdog thread checks every half
-  // of it while calls come in, and sleeps when none has for 100 checks.
+  // thread takes over the reading, so it holds up the calls that come
+  // meanwhile for at most twice this long; a watchdog thread checks this
+  // often while calls come in, and sleeps once none has for 25 checks.
   // Zero, a given `executor`, max_concurrent_handlers_per_endpoint or
-  // inline_unary_handlers: every call is handled on `executor`.
+  // inline_unary_handlers: every call is handled on `executor`, and read on
+  // a NATS delivery thread.
   absl::Duration handoff_after = absl::Milliseconds(2);
 
   // The instance's identity in discovery (docs/PROTOCOL.md, "Discovery").

@@ -10,13 +10,13 @@ namespace {
 // reader wakes, since the end of a subscription wakes it at once.
 constexpr absl::Duration kIdleWait = absl::Seconds(1);
 // Ticks without a new callback before the watchdog sleeps until the next.
-constexpr int kQuietTicksBeforeSleeping = 100;
+constexpr int kQuietTicksBeforeSleeping = 25;
 
 }  // namespace
 
 CallReaders::CallReaders(absl::Duration handoff_after, int max_running_here)
     : handoff_after_(absl::ToChronoNanoseconds(handoff_after)),
-      tick_(std::max<Clock::duration>(handoff_after_ / 2, std::chrono::microseconds(100))),
+      tick_(std::max<Clock::duration>(handoff_after_, std::chrono::microseconds(100))),
       max_running_here_(max_running_here) {}
 
 CallReaders::~CallReaders() { Stop(); }

@@ -1,6 +1,6 @@
 // Reads a server's calls from pull subscriptions on threads of its own, so
 // that a call can run on the thread that read it: no hand-off to another
-// thread, which is a sixth of a call's latency on a 2-core machine
+// thread, about a tenth of a call's latency on a 2-core machine
 // (docs/PERFORMANCE.md). A watchdog keeps a slow call from holding up the
 // ones behind it: once a callback has run for `handoff_after`, another
 // thread takes over reading its subscription (as Go's scheduler takes a
@@ -9,9 +9,9 @@
 //
 // Threads: one reader per subscription, plus one per callback that outlived
 // `handoff_after` (at most `max_running_here` of those run calls, so at most
-// that many plus two per subscription), plus the watchdog, which wakes every
-// half `handoff_after` while calls come in and sleeps once none has for 100
-// of its ticks.
+// that many plus two per subscription), plus the watchdog, which checks
+// every `handoff_after` while calls come in and sleeps once none has come
+// for 25 checks.
 #ifndef MICRO_RUNTIME_SERVER_CALL_READERS_H_
 #define MICRO_RUNTIME_SERVER_CALL_READERS_H_
 

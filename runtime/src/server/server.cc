@@ -4,6 +4,7 @@
 #include <google/protobuf/message.h>
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -186,9 +187,8 @@ class Server::Impl {
       registry_ = *std::move(registry);
     }
     if (reads_on_own_threads_) {
-      readers_ = std::make_unique<internal::CallReaders>(
-          options_.handoff_after,
-          options_.num_threads > 0 ? options_.num_threads : internal::DefaultThreadCount());
+      // Accept runs one unary call at a time where it was read.
+      readers_ = std::make_unique<internal::CallReaders>(options_.handoff_after, 1);
     }
     absl::Status status = Subscribe();
     if (status.ok()) status = SubscribeEvents();
@@ -360,13 +360,22 @@ class Server::Impl {
       Handle(message, endpoint);
       return;
     }
-    if (run_here && scheduler_->TryAdmit()) {
+    // Only a call that no other unary call is in progress with runs here:
+    // calls that come while it runs wait for it, and would otherwise run on
+    // the executor at the same time.
+    const bool alone = unary_calls_.fetch_add(1, std::memory_order_relaxed) == 0;
+    if (run_here && alone && scheduler_->TryAdmit()) {
       Handle(message, endpoint);
       scheduler_->Finished();
+      unary_calls_.fetch_sub(1, std::memory_order_relaxed);
       return;
     }
     auto work = std::make_shared<WireMessage>(std::move(message));
-    if (!scheduler_->TrySchedule(endpoint, [this, work, endpoint] { Handle(*work, endpoint); })) {
+    if (!scheduler_->TrySchedule(endpoint, [this, work, endpoint] {
+          Handle(*work, endpoint);
+          unary_calls_.fetch_sub(1, std::memory_order_relaxed);
+        })) {
+      unary_calls_.fetch_sub(1, std::memory_order_relaxed);
       Outcome outcome;
       outcome.status = Overloaded();
       outcome.unprocessed = true;
@@ -583,6 +592,8 @@ class Server::Impl {
   // Unary calls may run where they are read (ServerOptions::handoff_after).
   const bool reads_on_own_threads_;
   std::unique_ptr<internal::CallScheduler> scheduler_;
+  // Unary calls taken by Accept and not yet answered, except inline ones.
+  std::atomic<int> unary_calls_ = 0;
 
   // Guards state_, services_, endpoint_order_, subscribers_, schema_files_,
   // registration_, registry_, broker_, readers_ and both kinds of
