@@ -157,6 +157,18 @@ TEST_F(CallReadersTest, ACallWithOthersWaitingBehindItIsHandedOn) {
   EXPECT_TRUE(calls[2].run_here);
 }
 
+// nats.c keeps a "no responders" notice (empty, `Status: 503`) from a
+// synchronous subscriber, and says so with an error of its own; anyone may
+// send one, and reading goes on.
+TEST_F(CallReadersTest, ANoRespondersNoticeDoesNotEndTheReading) {
+  CallReaders readers(absl::Milliseconds(2), 2);
+  ASSERT_NE(Read(readers), nullptr);
+  ASSERT_TRUE(transport_->Publish(WireMessage{kSubject, "", {{"Status", "503"}}, ""}).ok());
+  Publish("after");
+  ASSERT_TRUE(WaitForSeen(1));
+  EXPECT_EQ(seen()[0].data, "after");
+}
+
 TEST_F(CallReadersTest, StopHandsEveryReceivedMessageToItsCallbackFirst) {
   constexpr int kMessages = 2000;
   {

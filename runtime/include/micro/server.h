@@ -59,11 +59,13 @@ struct ServerOptions {
   // about a tenth of a call's latency on a 2-core machine
   // (docs/PERFORMANCE.md). Once such a handler has run this long, another
   // thread takes over the reading, so it holds up the calls that come
-  // meanwhile for at most twice this long; a watchdog thread checks this
+  // meanwhile for about twice this long (longer only if the threads for
+  // this are all busy, docs/ARCHITECTURE.md); a watchdog thread checks this
   // often while calls come in, and sleeps once none has for 25 checks.
-  // Zero, a given `executor`, max_concurrent_handlers_per_endpoint or
-  // inline_unary_handlers: every call is handled on `executor`, and read on
-  // a NATS delivery thread.
+  // Zero or less, a given `executor`, max_concurrent_handlers_per_endpoint,
+  // inline_unary_handlers (unary calls then run on the NATS delivery
+  // thread), or a transport without pull subscriptions: calls are read on a
+  // NATS delivery thread and handled on `executor`.
   absl::Duration handoff_after = absl::Milliseconds(2);
 
   // The instance's identity in discovery (docs/PROTOCOL.md, "Discovery").

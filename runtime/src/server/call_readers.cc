@@ -16,7 +16,9 @@ constexpr int kQuietTicksBeforeSleeping = 25;
 
 CallReaders::CallReaders(absl::Duration handoff_after, int max_running_here)
     : handoff_after_(absl::ToChronoNanoseconds(handoff_after)),
-      tick_(std::max<Clock::duration>(handoff_after_, std::chrono::microseconds(100))),
+      // An infinite handoff_after still lets the watchdog see Stop.
+      tick_(std::clamp<Clock::duration>(handoff_after_, std::chrono::microseconds(100),
+                                        std::chrono::seconds(1))),
       max_running_here_(max_running_here) {}
 
 CallReaders::~CallReaders() { Stop(); }

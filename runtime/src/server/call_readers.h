@@ -9,9 +9,11 @@
 //
 // Threads: one reader per subscription, plus one per callback that outlived
 // `handoff_after` (at most `max_running_here` of those run calls, so at most
-// that many plus two per subscription), plus the watchdog, which checks
-// every `handoff_after` while calls come in and sleeps once none has come
-// for 25 checks.
+// that many plus two per subscription; once that many are busy, calls wait
+// for a slow callback to return), plus the watchdog, which checks every
+// `handoff_after` (at most every second) while calls come in and sleeps once
+// none has come for 25 checks. Threads that a hand-off added stay, idle,
+// until Stop.
 #ifndef MICRO_RUNTIME_SERVER_CALL_READERS_H_
 #define MICRO_RUNTIME_SERVER_CALL_READERS_H_
 
@@ -49,7 +51,8 @@ class CallReaders {
 
   // Drains every subscription, hands each message it had received to the
   // callback, and returns once every callback has returned and every thread
-  // has ended. Idempotent.
+  // has ended. (With the connection down there is no draining: messages not
+  // yet read are dropped.) Idempotent, but not from two threads at once.
   void Stop();
 
  private:

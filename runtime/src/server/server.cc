@@ -175,6 +175,11 @@ class Server::Impl {
   }
 
   absl::Status Start() {
+    // What a failed start subscribed, ended after the lock is released:
+    // calls it took may be running handlers, which must not wait for it.
+    std::vector<std::unique_ptr<Subscription>> subscriptions;
+    std::unique_ptr<internal::CallReaders> readers;
+    std::vector<std::unique_ptr<EventSubscription>> event_subscriptions;
     std::lock_guard lock(mu_);
     if (state_ != State::kCreated) return absl::FailedPreconditionError("server already started");
     registration_ = Describe();
@@ -194,9 +199,9 @@ class Server::Impl {
     if (status.ok()) status = SubscribeEvents();
     if (status.ok()) status = registry_->Register(registration_);
     if (!status.ok()) {
-      subscriptions_.clear();
-      readers_.reset();
-      event_subscriptions_.clear();
+      subscriptions.swap(subscriptions_);
+      readers.swap(readers_);
+      event_subscriptions.swap(event_subscriptions_);
       return status;
     }
     state_ = State::kServing;

@@ -257,13 +257,14 @@ class NatsPullSubscription final : public PullSubscription {
         case NATS_OK:
           return ToWireMessage(msg, *reaper_);
         case NATS_SLOW_CONSUMER:
+        // nats.c swallows a message with an empty body and a `Status: 503`
+        // header (a "no responders" notice), which anyone may send us.
+        case NATS_NO_RESPONDERS:
           continue;
-        case NATS_TIMEOUT:
-          // A drained subscription times out once its last message is
-          // taken, and is closed by then.
-          if (natsSubscription_IsValid(sub_)) break;
-          [[fallthrough]];
         default:
+          // A drained subscription times out once its last message is
+          // taken, and is closed by then; so is one whose connection closed.
+          if (natsSubscription_IsValid(sub_)) break;
           return absl::CancelledError("the subscription has ended");
       }
       break;
