@@ -143,7 +143,9 @@ class Server {
   // Deregisters (announces that it stops, stops answering discovery), stops
   // taking calls, lets handlers already running or queued finish and send
   // their replies, drains the event subscriptions (every event already
-  // received is handled), then returns. Idempotent.
+  // received is handled), then returns. Idempotent. Not from one of the
+  // server's own handlers, which it would wait for: hand it to another
+  // thread.
   void Stop();
 
   // The instance id, unique to this server object: `^[A-Za-z0-9]+$`.
