@@ -356,6 +356,24 @@ TEST_F(BrokerTest, MalformedEventsGoToTheErrorHandlerAndTheSubscriptionGoesOn) {
   EXPECT_NE(recorder.errors[3].message().find("text/xml"), std::string::npos) << recorder.errors[3];
 }
 
+// nats.c keeps a "no responders" notice (empty, `Status: 503`) from the
+// synchronous subscription that a subscriber's own thread reads, and says so
+// with an error of its own; anyone may publish one, and the subscription
+// goes on.
+TEST_F(BrokerTest, ANoRespondersNoticeDoesNotStopTheSubscription) {
+  auto subscriber = NewBroker();
+  Recorder recorder;
+  auto subscription = subscriber->Subscribe<TestEvent>("inbound", recorder.Handler());
+  ASSERT_TRUE(subscription.ok()) << subscription.status();
+  WireMessage notice{"inbound", "", {{"Status", "503"}}, ""};
+  ASSERT_TRUE(publisher_transport_->Publish(notice).ok());
+  ASSERT_TRUE(publisher_->Publish("inbound", Event(7)).ok());
+  RoutedBarrier(*publisher_transport_);
+  (*subscription)->Unsubscribe();
+  std::lock_guard lock(recorder.mu);
+  EXPECT_EQ(recorder.sequences, std::vector<int64_t>{7});
+}
+
 TEST_F(BrokerTest, HandlerErrorsAndExceptionsAreCountedAndReported) {
   auto subscriber = NewBroker();
   std::mutex mu;
