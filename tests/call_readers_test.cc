@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "micro/transport.h"
+#include "support/echo_instance.h"
 #include "support/nats_server.h"
 #include "util/notification.h"
 
@@ -38,9 +39,7 @@ class CallReadersTest : public ::testing::Test {
     auto nats = NatsServer::Start();
     ASSERT_TRUE(nats.ok()) << nats.status();
     nats_ = *std::move(nats);
-    TransportOptions options;
-    options.url = nats_->url();
-    auto transport = ConnectNats(options);
+    auto transport = testing::ConnectTo(nats_->url());
     ASSERT_TRUE(transport.ok()) << transport.status();
     transport_ = *std::move(transport);
   }
@@ -67,6 +66,15 @@ class CallReadersTest : public ::testing::Test {
 
   void Publish(const std::string& data) {
     ASSERT_TRUE(transport_->Publish(WireMessage{kSubject, "", {}, data}).ok());
+  }
+
+  // Publishes "slow" and, once its callback blocks, "fast"; returns once a
+  // callback has seen "fast" too.
+  void SlowThenFast() {
+    Publish("slow");
+    ASSERT_TRUE(slow_started_.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    Publish("fast");
+    ASSERT_TRUE(WaitForSeen(2));
   }
 
   // Waits (up to 10 s) until the callbacks have seen `count` messages.
@@ -111,11 +119,8 @@ TEST_F(CallReadersTest, OneCallAtATimeRunsOnTheThreadThatReadIt) {
 TEST_F(CallReadersTest, ASlowCallHandsTheReadingToAnotherThread) {
   CallReaders readers(absl::Milliseconds(2), 2);
   ASSERT_NE(Read(readers), nullptr);
-  Publish("slow");
-  ASSERT_TRUE(slow_started_.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  Publish("fast");
-  // Read and run while the slow call still blocks.
-  ASSERT_TRUE(WaitForSeen(2));
+  // "fast" is read and run while the slow call still blocks.
+  ASSERT_NO_FATAL_FAILURE(SlowThenFast());
   std::vector<Seen> calls = seen();
   EXPECT_EQ(calls[1].data, "fast");
   EXPECT_TRUE(calls[1].run_here);
@@ -126,10 +131,7 @@ TEST_F(CallReadersTest, ASlowCallHandsTheReadingToAnotherThread) {
 TEST_F(CallReadersTest, BeyondMaxRunningHereCallsMustBeHandedOn) {
   CallReaders readers(absl::Milliseconds(2), 1);
   ASSERT_NE(Read(readers), nullptr);
-  Publish("slow");
-  ASSERT_TRUE(slow_started_.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  Publish("fast");
-  ASSERT_TRUE(WaitForSeen(2));
+  ASSERT_NO_FATAL_FAILURE(SlowThenFast());
   EXPECT_TRUE(seen()[0].run_here);
   EXPECT_FALSE(seen()[1].run_here) << "one call already runs on a reader";
   release_.Notify();
@@ -186,10 +188,7 @@ TEST_F(CallReadersTest, StopHandsEveryReceivedMessageToItsCallbackFirst) {
 TEST_F(CallReadersTest, StopWaitsForACallbackThatWasHandedOff) {
   auto readers = std::make_unique<CallReaders>(absl::Milliseconds(2), 2);
   ASSERT_NE(Read(*readers), nullptr);
-  Publish("slow");
-  ASSERT_TRUE(slow_started_.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  Publish("fast");
-  ASSERT_TRUE(WaitForSeen(2));  // Handed off: another thread read "fast".
+  ASSERT_NO_FATAL_FAILURE(SlowThenFast());  // Handed off: another thread read "fast".
   Notification stopped;
   std::thread stopper([&] {
     readers->Stop();
