@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "micro/codec.h"
 #include "micro/stream.h"
 #include "util/strings.h"
 
@@ -189,11 +190,11 @@ absl::StatusOr<const DynamicEndpoint*> DynamicService::FindCallable(std::string_
 absl::StatusOr<std::unique_ptr<google::protobuf::Message>> MessageFromJson(
     const Schema& schema, const google::protobuf::Descriptor* type, std::string_view json) {
   std::unique_ptr<google::protobuf::Message> message = schema.NewMessage(type);
-  auto status = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(json.data(), json.size()), message.get());
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "request is not a valid JSON ", type->full_name(), ": ", std::string(status.message())));
+  // The runtime's codec, which also survives the JSON that makes
+  // libprotobuf fail a CHECK.
+  if (absl::Status status = JsonCodec().Decode(json, message.get()); !status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request is not a valid JSON ", type->full_name(), ": ", status.message()));
   }
   return message;
 }
