@@ -15,14 +15,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "micro/transport.h"
-#include "support/echo_instance.h"
-#include "support/nats_server.h"
+#include "support/nats_test.h"
 #include "util/notification.h"
 
 namespace micro::internal {
 namespace {
-
-using ::micro::testing::NatsServer;
 
 constexpr char kSubject[] = "readers.test";
 
@@ -33,17 +30,8 @@ struct Seen {
   std::thread::id thread;
 };
 
-class CallReadersTest : public ::testing::Test {
+class CallReadersTest : public testing::NatsTest {
  protected:
-  void SetUp() override {
-    auto nats = NatsServer::Start();
-    ASSERT_TRUE(nats.ok()) << nats.status();
-    nats_ = *std::move(nats);
-    auto transport = testing::ConnectTo(nats_->url());
-    ASSERT_TRUE(transport.ok()) << transport.status();
-    transport_ = *std::move(transport);
-  }
-
   // Reads kSubject; a message "slow" blocks its callback until release_.
   // Returns the subscription, which `readers` owns.
   PullSubscription* Read(CallReaders& readers) {
@@ -94,8 +82,6 @@ class CallReadersTest : public ::testing::Test {
     return seen_;
   }
 
-  std::unique_ptr<NatsServer> nats_;
-  std::shared_ptr<Transport> transport_;
   Notification slow_started_;
   Notification release_;
   std::mutex mu_;

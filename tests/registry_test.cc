@@ -21,6 +21,7 @@
 #include "micro/testing/echo.micro.h"
 #include "support/echo_instance.h"
 #include "support/nats_server.h"
+#include "support/nats_test.h"
 #include "support/process.h"
 
 namespace micro {
@@ -149,17 +150,9 @@ class EventLog {
   std::deque<WatchEvent> events_;
 };
 
-class RegistryTest : public ::testing::Test {
+// transport_ is the discovering side's connection.
+class RegistryTest : public testing::NatsTest {
  protected:
-  void SetUp() override {
-    auto nats = NatsServer::Start();
-    ASSERT_TRUE(nats.ok()) << nats.status();
-    nats_ = *std::move(nats);
-    auto transport = testing::ConnectTo(nats_->url());
-    ASSERT_TRUE(transport.ok()) << transport.status();
-    transport_ = *std::move(transport);
-  }
-
   std::unique_ptr<EchoInstance> StartInstance(ServerOptions options = {}) {
     auto instance = EchoInstance::Start(nats_->url(), std::move(options), kHeartbeat);
     EXPECT_TRUE(instance.ok()) << instance.status();
@@ -171,9 +164,6 @@ class RegistryTest : public ::testing::Test {
     EXPECT_TRUE(registry.ok()) << registry.status();
     return registry.ok() ? *registry : nullptr;
   }
-
-  std::unique_ptr<NatsServer> nats_;
-  std::shared_ptr<Transport> transport_;  // The discovering side's.
 };
 
 TEST_F(RegistryTest, SrvDocumentsMatchAdr32FieldByField) {
