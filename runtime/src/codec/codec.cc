@@ -37,6 +37,19 @@ class ProtobufBinaryCodec final : public Codec {
   }
 };
 
+// Runs a libprotobuf JSON conversion. libprotobuf 3.21 meets some malformed
+// JSON with a failed CHECK that throws FatalException instead of returning
+// an error (an `Any` of `google.protobuf.Value` with a field it lacks, found
+// by the codec fuzzer): that becomes an error too.
+template <typename Convert>
+google::protobuf::util::Status CatchingFailedChecks(Convert convert) {
+  try {
+    return convert();
+  } catch (const std::exception& e) {
+    return google::protobuf::util::InternalError(e.what());
+  }
+}
+
 class ProtoJsonCodec final : public Codec {
  public:
   std::string_view ContentType() const override { return kJsonContentType; }
@@ -45,17 +58,12 @@ class ProtoJsonCodec final : public Codec {
     out->clear();
     google::protobuf::util::JsonPrintOptions options;
     options.preserve_proto_field_names = false;
-    std::string problem;
-    try {
-      auto status = google::protobuf::util::MessageToJsonString(message, out, options);
-      if (!status.ok()) problem = status.ToString();
-    } catch (const std::exception& e) {  // See Decode.
-      problem = e.what();
-    }
-    if (!problem.empty()) {
+    auto status = CatchingFailedChecks(
+        [&] { return google::protobuf::util::MessageToJsonString(message, out, options); });
+    if (!status.ok()) {
       out->clear();
       return absl::InternalError(
-          absl::StrCat("cannot encode ", message.GetTypeName(), " as JSON: ", problem));
+          absl::StrCat("cannot encode ", message.GetTypeName(), " as JSON: ", status.ToString()));
     }
     return absl::OkStatus();
   }
@@ -64,21 +72,14 @@ class ProtoJsonCodec final : public Codec {
     google::protobuf::util::JsonParseOptions options;
     options.ignore_unknown_fields = false;
     message->Clear();
-    std::string problem;
-    try {
-      auto status = google::protobuf::util::JsonStringToMessage(
+    auto status = CatchingFailedChecks([&] {
+      return google::protobuf::util::JsonStringToMessage(
           google::protobuf::StringPiece(data.data(), data.size()), message, options);
-      if (!status.ok()) problem = status.message().ToString();
-    } catch (const std::exception& e) {
-      // libprotobuf 3.21 meets some malformed JSON with a failed CHECK that
-      // throws FatalException (an `Any` of `google.protobuf.Value` with a
-      // field it lacks, found by the codec fuzzer) instead of an error.
-      problem = e.what();
-    }
-    if (!problem.empty()) {
+    });
+    if (!status.ok()) {
       message->Clear();
-      return absl::InvalidArgumentError(
-          absl::StrCat("malformed ", message->GetTypeName(), " JSON: ", problem));
+      return absl::InvalidArgumentError(absl::StrCat("malformed ", message->GetTypeName(),
+                                                     " JSON: ", status.message().ToString()));
     }
     return absl::OkStatus();
   }
