@@ -215,6 +215,14 @@ class Transport {
   // reply, or with an error as documented on ReplyHandler.
   virtual void Request(const WireMessage& request, absl::Time deadline, ReplyHandler on_reply) = 0;
 
+  // Request for a caller that blocks until the outcome: returns what Request
+  // would hand `on_reply`. A transport may read the reply on the calling
+  // thread, which saves a thread hand-off per call; the NATS transport does
+  // for one such call at a time (docs/PROTOCOL.md, "How the micro client
+  // routes replies"). The default waits for Request's outcome.
+  virtual absl::StatusOr<WireMessage> RequestAndWait(const WireMessage& request,
+                                                     absl::Time deadline);
+
   // Subscribes to `subject` (NATS wildcards allowed), as a member of
   // `queue_group` unless it is empty. Returns once the server has registered
   // the subscription, so a message published afterwards from any connection

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -18,7 +19,6 @@
 #include "util/in_flight.h"
 #include "util/inherited_deadline.h"
 #include "util/interceptor_chain.h"
-#include "util/notification.h"
 #include "util/strings.h"
 #include "util/timer_queue.h"
 
@@ -167,12 +167,30 @@ class Client::Impl {
              const google::protobuf::Message& request, ReplyHandler on_reply) {
     auto call = std::make_shared<PendingCall>(
         PendingCall{context, &method, "", Deadline(*context), 0, std::move(on_reply)});
-    absl::Status encoded = codec_ == nullptr ? NoCodec() : codec_->Encode(request, &call->body);
-    if (!encoded.ok()) {
+    if (absl::Status encoded = Encode(request, &call->body); !encoded.ok()) {
       std::move(call->on_reply)(encoded);
       return;
     }
     Attempt(std::move(call));
+  }
+
+  // Start for a caller that blocks: the attempts run on this thread, which
+  // waits for each reply (Transport::RequestAndWait) and sleeps through the
+  // backoffs between them.
+  absl::StatusOr<WireMessage> CallAndWait(ClientContext* context, const MethodInfo& method,
+                                          const google::protobuf::Message& request) {
+    PendingCall call{context, &method, "", Deadline(*context), 0, nullptr};
+    if (absl::Status encoded = Encode(request, &call.body); !encoded.ok()) return encoded;
+    for (;;) {
+      AttemptInfo attempt;
+      absl::StatusOr<WireMessage> message = NextAttempt(call, &attempt);
+      if (!message.ok()) return message.status();
+      absl::StatusOr<WireMessage> reply = transport_->RequestAndWait(*message, attempt.deadline);
+      Then then = AfterAttempt(call, attempt, reply);
+      if (then.what == Then::kFinish) return reply;
+      absl::SleepFor(then.when - absl::Now());
+      if (then.what == Then::kFail) return then.status;
+    }
   }
 
   // Opens a stream, to an instance the selector picks if there is one.
@@ -241,35 +259,82 @@ class Client::Impl {
         std::make_unique<InterceptorChain>(std::move(chain))));
   }
 
-  void Attempt(std::shared_ptr<PendingCall> call) {
-    ++call->attempts;
-    absl::Time attempt_deadline = call->deadline;
-    if (call->method->idempotent && options_.retry.max_attempts > 1) {
-      attempt_deadline =
-          std::min(attempt_deadline, absl::Now() + options_.retry.per_attempt_timeout);
+  // Where an attempt goes, and until when it may take.
+  struct AttemptInfo {
+    absl::Time deadline;
+    std::shared_ptr<const Instance> instance;  // The instance picked, if any.
+  };
+
+  // The request of the call's next attempt.
+  absl::StatusOr<WireMessage> NextAttempt(PendingCall& call, AttemptInfo* attempt) {
+    ++call.attempts;
+    attempt->deadline = call.deadline;
+    if (call.method->idempotent && options_.retry.max_attempts > 1) {
+      attempt->deadline =
+          std::min(attempt->deadline, absl::Now() + options_.retry.per_attempt_timeout);
     }
-    std::shared_ptr<const Instance> instance;
     absl::StatusOr<WireMessage> message =
-        AddressedMessage(*call->context, *call->method, attempt_deadline, &instance);
+        AddressedMessage(*call.context, *call.method, attempt->deadline, &attempt->instance);
+    if (message.ok()) message->data = call.body;
+    return message;
+  }
+
+  // What follows an attempt.
+  struct Then {
+    // kFinish: the call ends with the attempt's outcome. kRetry: another
+    // attempt at `when`. kFail: the call ends with `status` at `when`.
+    enum { kFinish, kRetry, kFail } what = kFinish;
+    absl::Time when;
+    absl::Status status;
+  };
+
+  // Tells the selector how the attempt went and decides what follows it
+  // (ClientContext::set_wait_for_ready, RetryPolicy).
+  Then AfterAttempt(const PendingCall& call, const AttemptInfo& attempt,
+                    const absl::StatusOr<WireMessage>& reply) {
+    absl::Status status = reply.ok() ? protocol::DecodeReplyStatus(reply->headers) : reply.status();
+    if (attempt.instance != nullptr) options_.selector->Mark(attempt.instance->id, status);
+    if (status.ok()) {
+      budget_.Succeeded();
+      return Then{};
+    }
+    if (WaitsForReady(*call.context, status)) {
+      absl::Time when = absl::Now() + Backoff(call.attempts);
+      if (when < call.deadline) return Then{Then::kRetry, when, {}};
+      return Then{Then::kFail, call.deadline, NotReadyByDeadline(status)};
+    }
+    if (std::optional<absl::Time> when = RetryAt(call, status, attempt.deadline)) {
+      return Then{Then::kRetry, *when, {}};
+    }
+    return Then{};
+  }
+
+  void Attempt(std::shared_ptr<PendingCall> call) {
+    AttemptInfo attempt;
+    absl::StatusOr<WireMessage> message = NextAttempt(*call, &attempt);
     if (!message.ok()) {
       std::move(call->on_reply)(message.status());
       return;
     }
-    message->data = call->body;
-    transport_->Request(*message, attempt_deadline,
-                        [this, call, instance = std::move(instance),
-                         attempt_deadline](absl::StatusOr<WireMessage> reply) mutable {
-                          absl::Status status = reply.ok()
-                                                    ? protocol::DecodeReplyStatus(reply->headers)
-                                                    : reply.status();
-                          if (instance != nullptr) options_.selector->Mark(instance->id, status);
-                          if (!status.ok() && (WaitForReady(call, status) ||
-                                               Retry(call, status, attempt_deadline))) {
-                            return;
-                          }
-                          if (status.ok()) budget_.Succeeded();
-                          std::move(call->on_reply)(std::move(reply));
-                        });
+    const absl::Time deadline = attempt.deadline;
+    transport_->Request(
+        *message, deadline,
+        [this, call, attempt = std::move(attempt)](absl::StatusOr<WireMessage> reply) mutable {
+          Then then = AfterAttempt(*call, attempt, reply);
+          switch (then.what) {
+            case Then::kFinish:
+              std::move(call->on_reply)(std::move(reply));
+              return;
+            case Then::kRetry:
+              timers_.Schedule(then.when, [this, call] { Attempt(call); });
+              return;
+            case Then::kFail:
+              timers_.Schedule(then.when, [call, status = std::move(then.status)] {
+                std::move(call->on_reply)(status);
+              });
+              return;
+          }
+        });
   }
 
   // Whether a call that failed with `status` waits (ClientContext::set_wait_for_ready):
@@ -283,20 +348,6 @@ class Client::Impl {
         absl::StrCat("deadline passed while waiting for a server: ", last.message()));
   }
 
-  // Schedules the next attempt of a call that waits for ready, or its failure
-  // at the deadline; false if the call does not wait.
-  bool WaitForReady(const std::shared_ptr<PendingCall>& call, const absl::Status& status) {
-    if (!WaitsForReady(*call->context, status)) return false;
-    absl::Time when = absl::Now() + Backoff(call->attempts);
-    if (when < call->deadline) {
-      timers_.Schedule(when, [this, call] { Attempt(call); });
-    } else {
-      timers_.Schedule(call->deadline,
-                       [call, status] { std::move(call->on_reply)(NotReadyByDeadline(status)); });
-    }
-    return true;
-  }
-
   // The wait before attempt `attempts` + 1 (RetryPolicy).
   absl::Duration Backoff(int attempts) {
     const RetryPolicy& policy = options_.retry;
@@ -307,21 +358,24 @@ class Client::Impl {
     return absl::Seconds(absl::Uniform(random_, cap / 2, cap));
   }
 
-  // Schedules the next attempt if RetryPolicy allows one after `status`.
-  bool Retry(const std::shared_ptr<PendingCall>& call, const absl::Status& status,
-             absl::Time attempt_deadline) {
+  // When to attempt again after `status`, if RetryPolicy allows it.
+  std::optional<absl::Time> RetryAt(const PendingCall& call, const absl::Status& status,
+                                    absl::Time attempt_deadline) {
     const RetryPolicy& policy = options_.retry;
     bool attempt_timed_out = absl::IsDeadlineExceeded(status) && !IsRemoteError(status) &&
-                             attempt_deadline < call->deadline;
-    bool retryable = IsUnprocessed(status) || (call->method->idempotent &&
+                             attempt_deadline < call.deadline;
+    bool retryable = IsUnprocessed(status) || (call.method->idempotent &&
                                                (absl::IsUnavailable(status) || attempt_timed_out));
-    if (!retryable || !budget_.FailedMayRetry() || call->attempts >= policy.max_attempts) {
-      return false;
+    if (!retryable || !budget_.FailedMayRetry() || call.attempts >= policy.max_attempts) {
+      return std::nullopt;
     }
-    absl::Time when = absl::Now() + Backoff(call->attempts);
-    if (when >= call->deadline) return false;
-    timers_.Schedule(when, [this, call] { Attempt(call); });
-    return true;
+    absl::Time when = absl::Now() + Backoff(call.attempts);
+    if (when >= call.deadline) return std::nullopt;
+    return when;
+  }
+
+  absl::Status Encode(const google::protobuf::Message& request, std::string* body) const {
+    return codec_ == nullptr ? NoCodec() : codec_->Encode(request, body);
   }
 
   absl::Status NoCodec() const {
@@ -403,22 +457,10 @@ const Codec& Client::codec() const {
 absl::Status Client::Call(ClientContext* context, const MethodInfo& method,
                           const google::protobuf::Message& request,
                           google::protobuf::Message* response) {
-  // Shared with the reply handler, which may still be returning when we wake.
-  struct Outcome {
-    internal::Notification done;
-    absl::StatusOr<WireMessage> reply;
-  };
   InterceptorChain chain(&impl_->interceptors(), &method, context);
   absl::Status status = chain.Start();
-  if (status.ok()) {
-    auto outcome = std::make_shared<Outcome>();
-    impl_->Start(context, method, request, [outcome](absl::StatusOr<WireMessage> reply) {
-      outcome->reply = std::move(reply);
-      outcome->done.Notify();
-    });
-    outcome->done.WaitForNotification();
-    status = FinishCall(std::move(outcome->reply), context, response);
-  }
+  if (status.ok())
+    status = FinishCall(impl_->CallAndWait(context, method, request), context, response);
   chain.End(status);
   return status;
 }

@@ -1,8 +1,9 @@
 // Transport over nats.c. Everything addressed to this connection arrives on
 // one wildcard subscription `_INBOX.<nuid>.*`: the last token is a request's
 // reply token (waiting in `pending_`), a stream id (in `streams_`), or 0 for
-// pings. One timer thread handles request and stream deadlines and the
-// heartbeats of docs/PROTOCOL.md.
+// pings; but a blocking call that waits alone reads its reply on its own
+// thread from a second one (DirectInbox). One timer thread handles request
+// and stream deadlines and the heartbeats of docs/PROTOCOL.md.
 
 #include <nats/nats.h>
 
@@ -23,6 +24,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -313,6 +315,127 @@ class NatsSocket final : public Socket {
   std::shared_ptr<internal::StreamCore> core_;
 };
 
+absl::Status NoResponders(std::string_view what) {
+  absl::Status status =
+      absl::UnavailableError(absl::StrCat("no service is listening on ", internal::ToAbsl(what)));
+  protocol::MarkUnprocessed(&status);
+  return status;
+}
+
+absl::Status NoReplyByDeadline() {
+  return absl::DeadlineExceededError("deadline exceeded before a reply arrived");
+}
+
+absl::Status ConnectionLost() { return absl::UnavailableError("lost the connection to NATS"); }
+
+// The replies of blocking calls, one call at a time, read by the thread that
+// waits for them (docs/PROTOCOL.md, "How the micro client routes replies"):
+// nats.c's reader thread then wakes the caller itself, where the shared
+// inbox's delivery thread would be woken first, to wake the caller.
+class DirectInbox {
+ public:
+  DirectInbox(natsConnection* connection, std::string inbox, std::shared_ptr<MsgReaper> reaper)
+      : connection_(connection), inbox_(std::move(inbox)), reaper_(std::move(reaper)) {}
+  ~DirectInbox() { Renew(); }  // No call may be in progress.
+
+  // Sends a request with `publish`, which is given the reply subject, and
+  // waits on this thread for the reply until `deadline`. nullopt, with
+  // nothing sent, while another call uses the inbox or when it cannot
+  // subscribe.
+  std::optional<absl::StatusOr<WireMessage>> TryCall(
+      absl::Time deadline, absl::FunctionRef<absl::Status(const std::string&)> publish) {
+    std::unique_lock busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) return std::nullopt;
+    natsSubscription* sub = Subscription();
+    if (sub == nullptr) return std::nullopt;
+    std::string reply = absl::StrCat(prefix_, next_++);
+    if (absl::Status sent = publish(reply); !sent.ok()) return sent;
+    bool answered = false;
+    absl::StatusOr<WireMessage> outcome = Wait(sub, reply, deadline, &answered);
+    // A reply that comes later must not reach a later call.
+    if (!answered) Renew();
+    return outcome;
+  }
+
+  // Ends the wait of the call in progress, if any, with UNAVAILABLE.
+  void Interrupt() {
+    std::lock_guard lock(mu_);
+    if (sub_ != nullptr) natsSubscription_Unsubscribe(sub_);
+  }
+
+ private:
+  // The subscription of the current generation, subscribed on first use or
+  // after Renew; nullptr if that fails. Under busy_.
+  natsSubscription* Subscription() {
+    std::lock_guard lock(mu_);
+    if (sub_ != nullptr && !natsSubscription_IsValid(sub_)) {  // Interrupted while idle.
+      natsSubscription_Destroy(sub_);
+      sub_ = nullptr;
+    }
+    if (sub_ == nullptr) {
+      prefix_ = absl::StrCat(inbox_, ".d", ++generation_, ".");
+      natsSubscription* sub = nullptr;
+      std::string subject = absl::StrCat(prefix_, "*");
+      if (natsConnection_SubscribeSync(&sub, connection_, subject.c_str()) != NATS_OK) {
+        return nullptr;
+      }
+      sub_ = sub;
+    }
+    return sub_;
+  }
+
+  // The reply to `reply`; `*answered` tells whether it (or a "no responders"
+  // notice, which can only be for this call) arrived.
+  absl::StatusOr<WireMessage> Wait(natsSubscription* sub, const std::string& reply,
+                                   absl::Time deadline, bool* answered) {
+    for (;;) {
+      absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) return NoReplyByDeadline();
+      natsMsg* msg = nullptr;
+      const int64_t millis = absl::ToInt64Milliseconds(
+          std::min(absl::Ceil(left, absl::Milliseconds(1)), kLongestWait));
+      switch (natsSubscription_NextMsg(&msg, sub, millis)) {
+        case NATS_OK:
+          if (reply != natsMsg_GetSubject(msg)) {  // Not ours: sent to us by someone else.
+            reaper_->Destroy(msg);
+            continue;
+          }
+          *answered = true;
+          return ToWireMessage(msg, *reaper_);
+        case NATS_NO_RESPONDERS:
+          *answered = true;
+          return NoResponders("the subject");
+        case NATS_TIMEOUT:
+        case NATS_SLOW_CONSUMER:
+          continue;
+        default:  // Interrupted, or the connection closed.
+          return ConnectionLost();
+      }
+    }
+  }
+
+  // Waits longer than this are made of several.
+  static constexpr absl::Duration kLongestWait = absl::Hours(1);
+
+  // Ends the current generation: the next call subscribes anew. Under busy_
+  // or with no call in progress.
+  void Renew() {
+    std::lock_guard lock(mu_);
+    if (sub_ != nullptr) natsSubscription_Destroy(sub_);  // Unsubscribes.
+    sub_ = nullptr;
+  }
+
+  natsConnection* const connection_;
+  const std::string inbox_;
+  const std::shared_ptr<MsgReaper> reaper_;
+  std::mutex busy_;  // Held by the call using the inbox; guards what follows but sub_.
+  uint64_t generation_ = 0;
+  std::string prefix_;  // `<inbox>.d<generation>.`
+  uint64_t next_ = 1;
+  std::mutex mu_;  // Guards sub_, which Interrupt reads from any thread.
+  natsSubscription* sub_ = nullptr;
+};
+
 // The connection's inbox part of an address `<inbox>.<id>`.
 std::string_view InboxOf(std::string_view address) {
   size_t dot = address.rfind('.');
@@ -328,6 +451,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     // The queue itself lives on (Cancel still works) until the members go.
     if (timers_ != nullptr) timers_->Stop();
     inbox_subscription_.reset();  // No more replies or frames arrive.
+    direct_inbox_.reset();
     FailEverything(absl::CancelledError("transport destroyed before the reply"));
     {
       std::lock_guard lock(relay_->mu);
@@ -399,6 +523,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
                                   [this](WireMessage message) { OnInbox(std::move(message)); });
     if (!subscription.ok()) return subscription.status();
     inbox_subscription_.reset(static_cast<NatsSubscription*>(subscription->release()));
+    direct_inbox_ = std::make_unique<DirectInbox>(connection_, inbox_, reaper_);
     timers_ = std::make_unique<internal::TimerQueue>();
     ScheduleHeartbeat();
     return absl::OkStatus();
@@ -444,9 +569,8 @@ class NatsTransport final : public Transport, private internal::StreamHost {
       pending_.emplace(token, PendingRequest{std::move(on_reply), 0});
     }
     if (deadline != absl::InfiniteFuture()) {
-      internal::TimerQueue::Id timer = timers_->Schedule(deadline, [this, token] {
-        Complete(token, absl::DeadlineExceededError("deadline exceeded before a reply arrived"));
-      });
+      internal::TimerQueue::Id timer =
+          timers_->Schedule(deadline, [this, token] { Complete(token, NoReplyByDeadline()); });
       std::lock_guard lock(mu_);
       if (auto it = pending_.find(token); it != pending_.end()) {
         it->second.timer = timer;
@@ -457,6 +581,14 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     if (absl::Status sent = PublishCallStart(request, Address(token)); !sent.ok()) {
       Complete(token, std::move(sent));
     }
+  }
+
+  absl::StatusOr<WireMessage> RequestAndWait(const WireMessage& request,
+                                             absl::Time deadline) override {
+    std::optional<absl::StatusOr<WireMessage>> direct = direct_inbox_->TryCall(
+        deadline, [&](const std::string& reply) { return PublishCallStart(request, reply); });
+    if (direct.has_value()) return *std::move(direct);
+    return Transport::RequestAndWait(request, deadline);
   }
 
   // Publishes the first message of a call or stream. While nats.c reconnects
@@ -679,13 +811,6 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     Publish(cancel).IgnoreError();
   }
 
-  static absl::Status NoResponders(std::string_view what) {
-    absl::Status status =
-        absl::UnavailableError(absl::StrCat("no service is listening on ", internal::ToAbsl(what)));
-    protocol::MarkUnprocessed(&status);
-    return status;
-  }
-
   // nats-server answers a request nobody subscribes to with status 503;
   // nats.c exposes the status line as the `Status` header of an empty message.
   static bool IsNoResponders(const WireMessage& message) {
@@ -742,6 +867,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
       requests.swap(pending_);
       for (auto& [id, entry] : streams_) streams.push_back(entry.core);
     }
+    if (direct_inbox_ != nullptr) direct_inbox_->Interrupt();
     for (auto& [token, request] : requests) {
       timers_->Cancel(request.timer);
       std::move(request.on_reply)(status);
@@ -764,7 +890,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     std::lock_guard lock(relay->mu);
     if (relay->transport != nullptr) {
       relay->transport->RefreshConnectionState();
-      relay->transport->FailEverything(absl::UnavailableError("lost the connection to NATS"));
+      relay->transport->FailEverything(ConnectionLost());
     }
   }
 
@@ -867,6 +993,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
   std::string ping_address_;
   absl::Duration heartbeat_;
   std::unique_ptr<NatsSubscription> inbox_subscription_;
+  std::unique_ptr<DirectInbox> direct_inbox_;
   std::unique_ptr<internal::TimerQueue> timers_;
 
   // Guards the members below it.
@@ -887,6 +1014,22 @@ std::string DefaultNatsUrl() {
 absl::StatusOr<std::unique_ptr<PullSubscription>> Transport::SubscribePull(const std::string&,
                                                                            const std::string&) {
   return absl::UnimplementedError("this transport has no pull subscriptions");
+}
+
+absl::StatusOr<WireMessage> Transport::RequestAndWait(const WireMessage& request,
+                                                      absl::Time deadline) {
+  // Shared with the reply handler, which may still be returning when we wake.
+  struct Outcome {
+    internal::Notification done;
+    absl::StatusOr<WireMessage> reply;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  Request(request, deadline, [outcome](absl::StatusOr<WireMessage> reply) {
+    outcome->reply = std::move(reply);
+    outcome->done.Notify();
+  });
+  outcome->done.WaitForNotification();
+  return std::move(outcome->reply);
 }
 
 absl::StatusOr<std::shared_ptr<Transport>> ConnectNats(const TransportOptions& options) {

@@ -1,0 +1,142 @@
+// Transport::RequestAndWait against a real nats-server: the NATS transport
+// reads the reply of a blocking call that waits alone on the caller's thread
+// (docs/PROTOCOL.md, "How the micro client routes replies"), and must still
+// hand every call its own reply, and only its own.
+#include "micro/transport.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "micro/errors.h"
+#include "support/nats_test.h"
+
+namespace micro {
+namespace {
+
+class RequestAndWaitTest : public testing::NatsTest {
+ protected:
+  void SetUp() override {
+    NatsTest::SetUp();
+    TransportOptions options;
+    options.url = nats_->url();
+    options.max_reconnect_attempts = 20;
+    options.reconnect_wait = absl::Milliseconds(100);
+    auto responder = ConnectNats(options);
+    ASSERT_TRUE(responder.ok()) << responder.status();
+    responder_ = *std::move(responder);
+  }
+
+  // Answers requests on `subject` with their own data after `delay`, one at
+  // a time.
+  void Respond(const std::string& subject, absl::Duration delay) {
+    std::shared_ptr<Transport> responder = responder_;
+    auto subscription = responder_->Subscribe(subject, "", [responder, delay](WireMessage request) {
+      absl::SleepFor(delay);
+      responder->Publish(WireMessage{request.reply, "", {}, request.data}).IgnoreError();
+    });
+    ASSERT_TRUE(subscription.ok()) << subscription.status();
+    subscriptions_.push_back(*std::move(subscription));
+  }
+
+  absl::StatusOr<WireMessage> Call(const std::string& subject, const std::string& data,
+                                   absl::Duration timeout) {
+    return transport_->RequestAndWait(WireMessage{subject, "", {}, data}, absl::Now() + timeout);
+  }
+
+  std::shared_ptr<Transport> responder_;
+  std::vector<std::unique_ptr<Subscription>> subscriptions_;
+};
+
+TEST_F(RequestAndWaitTest, ReturnsTheReply) {
+  Respond("fast", absl::ZeroDuration());
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<WireMessage> reply = Call("fast", absl::StrCat("call ", i), absl::Seconds(5));
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    EXPECT_EQ(reply->data, absl::StrCat("call ", i));
+  }
+}
+
+TEST_F(RequestAndWaitTest, AReplyThatComesAfterItsCallEndedNeverReachesALaterCall) {
+  Respond("slow", absl::Milliseconds(300));
+  Respond("later", absl::Milliseconds(600));
+  absl::StatusOr<WireMessage> first = Call("slow", "first", absl::Milliseconds(50));
+  EXPECT_EQ(first.status().code(), absl::StatusCode::kDeadlineExceeded) << first.status();
+  // "first"'s reply arrives while this call waits.
+  absl::StatusOr<WireMessage> second = Call("later", "second", absl::Seconds(5));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->data, "second");
+}
+
+TEST_F(RequestAndWaitTest, ANoRespondersNoticeForAnEndedCallIsNotTakenForALaterOnes) {
+  Respond("fast", absl::ZeroDuration());
+  // Ends at once: nats-server's notice that nobody listens comes after.
+  absl::StatusOr<WireMessage> first =
+      transport_->RequestAndWait(WireMessage{"nobody.listens", "", {}, "x"}, absl::Now());
+  EXPECT_EQ(first.status().code(), absl::StatusCode::kDeadlineExceeded) << first.status();
+  absl::StatusOr<WireMessage> second = Call("fast", "second", absl::Seconds(5));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->data, "second");
+}
+
+TEST_F(RequestAndWaitTest, NobodyListeningIsUnavailableAndUnprocessed) {
+  absl::StatusOr<WireMessage> reply = Call("nobody.listens", "x", absl::Seconds(30));
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable) << reply.status();
+  EXPECT_TRUE(IsUnprocessed(reply.status())) << reply.status();
+}
+
+TEST_F(RequestAndWaitTest, CallsFromManyThreadsEachGetTheirOwnReply) {
+  Respond("fast", absl::ZeroDuration());
+  Respond("slow", absl::Milliseconds(20));
+  constexpr int kThreads = 8;
+  constexpr int kCalls = 100;
+  std::vector<int> wrong(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCalls; ++i) {
+        std::string data = absl::StrCat(t, "/", i);
+        absl::StatusOr<WireMessage> reply =
+            Call(i % 10 == 0 ? "slow" : "fast", data, absl::Seconds(20));
+        if (!reply.ok() || reply->data != data) ++wrong[t];
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(wrong[t], 0) << "thread " << t;
+}
+
+TEST_F(RequestAndWaitTest, LosingTheConnectionEndsTheWaitWithUnavailableAndCallsWorkAfter) {
+  Respond("slow", absl::Seconds(2));
+  Respond("fast", absl::ZeroDuration());
+  std::thread killer([this] {
+    absl::SleepFor(absl::Milliseconds(200));
+    nats_->Kill();
+  });
+  // Without the connection the reply cannot come: the call ends then, not
+  // at its deadline.
+  absl::StatusOr<WireMessage> cut = Call("slow", "cut", absl::Seconds(60));
+  killer.join();
+  EXPECT_EQ(cut.status().code(), absl::StatusCode::kUnavailable) << cut.status();
+
+  auto restarted = testing::NatsServer::Start({}, nats_->port());
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  nats_ = *std::move(restarted);
+  absl::StatusOr<WireMessage> after;
+  for (int i = 0; i < 100; ++i) {  // Until both connections are back.
+    after = Call("fast", "after", absl::Milliseconds(500));
+    if (after.ok()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->data, "after");
+}
+
+}  // namespace
+}  // namespace micro
