@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -37,10 +38,15 @@ class RequestAndWaitTest : public testing::NatsTest {
   // a time.
   void Respond(const std::string& subject, absl::Duration delay) {
     std::shared_ptr<Transport> responder = responder_;
-    auto subscription = responder_->Subscribe(subject, "", [responder, delay](WireMessage request) {
-      absl::SleepFor(delay);
-      responder->Publish(WireMessage{request.reply, "", {}, request.data}).IgnoreError();
-    });
+    auto subscription =
+        responder_->Subscribe(subject, "", [this, responder, delay](WireMessage request) {
+          {
+            std::lock_guard lock(mu_);
+            last_reply_subject_ = request.reply;
+          }
+          absl::SleepFor(delay);
+          responder->Publish(WireMessage{request.reply, "", {}, request.data}).IgnoreError();
+        });
     ASSERT_TRUE(subscription.ok()) << subscription.status();
     subscriptions_.push_back(*std::move(subscription));
   }
@@ -50,16 +56,25 @@ class RequestAndWaitTest : public testing::NatsTest {
     return transport_->RequestAndWait(WireMessage{subject, "", {}, data}, absl::Now() + timeout);
   }
 
+  std::string LastReplySubject() {
+    std::lock_guard lock(mu_);
+    return last_reply_subject_;
+  }
+
   std::shared_ptr<Transport> responder_;
   std::vector<std::unique_ptr<Subscription>> subscriptions_;
+  std::mutex mu_;
+  std::string last_reply_subject_;  // Of the last request answered; guarded by mu_.
 };
 
-TEST_F(RequestAndWaitTest, ReturnsTheReply) {
+TEST_F(RequestAndWaitTest, ACallThatWaitsAloneGetsItsReplyOnTheSecondInbox) {
   Respond("fast", absl::ZeroDuration());
   for (int i = 0; i < 20; ++i) {
     absl::StatusOr<WireMessage> reply = Call("fast", absl::StrCat("call ", i), absl::Seconds(5));
     ASSERT_TRUE(reply.ok()) << reply.status();
     EXPECT_EQ(reply->data, absl::StrCat("call ", i));
+    // `_INBOX.<nuid>.d<g>.<n>` (docs/PROTOCOL.md), not the shared inbox.
+    EXPECT_NE(LastReplySubject().find(".d1."), std::string::npos) << LastReplySubject();
   }
 }
 
@@ -74,7 +89,7 @@ TEST_F(RequestAndWaitTest, AReplyThatComesAfterItsCallEndedNeverReachesALaterCal
   EXPECT_EQ(second->data, "second");
 }
 
-TEST_F(RequestAndWaitTest, ANoRespondersNoticeForAnEndedCallIsNotTakenForALaterOnes) {
+TEST_F(RequestAndWaitTest, ANoRespondersNoticeForAnEndedCallIsNotTakenForALaterCalls) {
   Respond("fast", absl::ZeroDuration());
   // Ends at once: nats-server's notice that nobody listens comes after.
   absl::StatusOr<WireMessage> first =

@@ -328,6 +328,10 @@ absl::Status NoReplyByDeadline() {
 
 absl::Status ConnectionLost() { return absl::UnavailableError("lost the connection to NATS"); }
 
+absl::Status TransportDestroyed() {
+  return absl::CancelledError("transport destroyed before the reply");
+}
+
 // The replies of blocking calls, one call at a time, read by the thread that
 // waits for them (docs/PROTOCOL.md, "How the micro client routes replies"):
 // nats.c's reader thread then wakes the caller itself, where the shared
@@ -336,7 +340,12 @@ class DirectInbox {
  public:
   DirectInbox(natsConnection* connection, std::string inbox, std::shared_ptr<MsgReaper> reaper)
       : connection_(connection), inbox_(std::move(inbox)), reaper_(std::move(reaper)) {}
-  ~DirectInbox() { Renew(); }  // No call may be in progress.
+  // Ends the wait of a call in progress, with CANCELLED, and waits for it.
+  ~DirectInbox() {
+    Interrupt(TransportDestroyed());
+    std::lock_guard busy(busy_);
+    Renew();
+  }
 
   // Sends a request with `publish`, which is given the reply subject, and
   // waits on this thread for the reply until `deadline`. nullopt, with
@@ -350,16 +359,17 @@ class DirectInbox {
     if (sub == nullptr) return std::nullopt;
     std::string reply = absl::StrCat(prefix_, next_++);
     if (absl::Status sent = publish(reply); !sent.ok()) return sent;
-    bool answered = false;
-    absl::StatusOr<WireMessage> outcome = Wait(sub, reply, deadline, &answered);
-    // A reply that comes later must not reach a later call.
-    if (!answered) Renew();
+    absl::StatusOr<WireMessage> outcome = Wait(sub, reply, deadline);
+    // A reply that comes later must not reach a later call; nor may a second
+    // "no responders" notice, which nats.c hands over without its subject.
+    if (!outcome.ok()) Renew();
     return outcome;
   }
 
-  // Ends the wait of the call in progress, if any, with UNAVAILABLE.
-  void Interrupt() {
+  // Ends the wait of the call in progress, if any, with `reason`.
+  void Interrupt(absl::Status reason) {
     std::lock_guard lock(mu_);
+    interruption_ = std::move(reason);
     if (sub_ != nullptr) natsSubscription_Unsubscribe(sub_);
   }
 
@@ -373,6 +383,7 @@ class DirectInbox {
       sub_ = nullptr;
     }
     if (sub_ == nullptr) {
+      interruption_ = absl::OkStatus();
       prefix_ = absl::StrCat(inbox_, ".d", ++generation_, ".");
       natsSubscription* sub = nullptr;
       std::string subject = absl::StrCat(prefix_, "*");
@@ -384,10 +395,10 @@ class DirectInbox {
     return sub_;
   }
 
-  // The reply to `reply`; `*answered` tells whether it (or a "no responders"
-  // notice, which can only be for this call) arrived.
+  // The reply to `reply`. A "no responders" notice is taken to be this
+  // call's: the generation's earlier calls all got their replies.
   absl::StatusOr<WireMessage> Wait(natsSubscription* sub, const std::string& reply,
-                                   absl::Time deadline, bool* answered) {
+                                   absl::Time deadline) {
     for (;;) {
       absl::Duration left = deadline - absl::Now();
       if (left <= absl::ZeroDuration()) return NoReplyByDeadline();
@@ -400,16 +411,16 @@ class DirectInbox {
             reaper_->Destroy(msg);
             continue;
           }
-          *answered = true;
           return ToWireMessage(msg, *reaper_);
         case NATS_NO_RESPONDERS:
-          *answered = true;
           return NoResponders("the subject");
         case NATS_TIMEOUT:
         case NATS_SLOW_CONSUMER:
           continue;
-        default:  // Interrupted, or the connection closed.
-          return ConnectionLost();
+        default: {  // Interrupted, or the connection closed.
+          std::lock_guard lock(mu_);
+          return interruption_.ok() ? ConnectionLost() : interruption_;
+        }
       }
     }
   }
@@ -432,8 +443,9 @@ class DirectInbox {
   uint64_t generation_ = 0;
   std::string prefix_;  // `<inbox>.d<generation>.`
   uint64_t next_ = 1;
-  std::mutex mu_;  // Guards sub_, which Interrupt reads from any thread.
+  std::mutex mu_;  // Guards sub_ and interruption_, which Interrupt sets from any thread.
   natsSubscription* sub_ = nullptr;
+  absl::Status interruption_;  // Why the last Interrupt came.
 };
 
 // The connection's inbox part of an address `<inbox>.<id>`.
@@ -447,16 +459,17 @@ class NatsTransport final : public Transport, private internal::StreamHost {
   NatsTransport() = default;
 
   ~NatsTransport() override {
-    // Timer callbacks read the members torn down below: stop them first.
-    // The queue itself lives on (Cancel still works) until the members go.
-    if (timers_ != nullptr) timers_->Stop();
-    inbox_subscription_.reset();  // No more replies or frames arrive.
-    direct_inbox_.reset();
-    FailEverything(absl::CancelledError("transport destroyed before the reply"));
     {
+      // No connection callback reaches the members torn down below.
       std::lock_guard lock(relay_->mu);
       relay_->transport = nullptr;
     }
+    // Timer callbacks read them too: stop them first. The queue itself
+    // lives on (Cancel still works) until the members go.
+    if (timers_ != nullptr) timers_->Stop();
+    inbox_subscription_.reset();  // No more replies or frames arrive.
+    direct_inbox_.reset();        // A blocking call that waits ends with CANCELLED.
+    FailEverything(TransportDestroyed());
     if (connection_ != nullptr) natsConnection_Destroy(connection_);
   }
 
@@ -523,7 +536,10 @@ class NatsTransport final : public Transport, private internal::StreamHost {
                                   [this](WireMessage message) { OnInbox(std::move(message)); });
     if (!subscription.ok()) return subscription.status();
     inbox_subscription_.reset(static_cast<NatsSubscription*>(subscription->release()));
-    direct_inbox_ = std::make_unique<DirectInbox>(connection_, inbox_, reaper_);
+    {
+      std::lock_guard lock(relay_->mu);  // A disconnect may be failing everything.
+      direct_inbox_ = std::make_unique<DirectInbox>(connection_, inbox_, reaper_);
+    }
     timers_ = std::make_unique<internal::TimerQueue>();
     ScheduleHeartbeat();
     return absl::OkStatus();
@@ -867,7 +883,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
       requests.swap(pending_);
       for (auto& [id, entry] : streams_) streams.push_back(entry.core);
     }
-    if (direct_inbox_ != nullptr) direct_inbox_->Interrupt();
+    if (direct_inbox_ != nullptr) direct_inbox_->Interrupt(status);
     for (auto& [token, request] : requests) {
       timers_->Cancel(request.timer);
       std::move(request.on_reply)(status);
