@@ -6,8 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <latch>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -42,7 +44,7 @@ class RequestAndWaitTest : public testing::NatsTest {
         responder_->Subscribe(subject, "", [this, responder, delay](WireMessage request) {
           {
             std::lock_guard lock(mu_);
-            last_reply_subject_ = request.reply;
+            reply_subjects_.push_back(request.reply);
           }
           absl::SleepFor(delay);
           responder->Publish(WireMessage{request.reply, "", {}, request.data}).IgnoreError();
@@ -56,15 +58,39 @@ class RequestAndWaitTest : public testing::NatsTest {
     return transport_->RequestAndWait(WireMessage{subject, "", {}, data}, absl::Now() + timeout);
   }
 
-  std::string LastReplySubject() {
+  // The reply subjects of the requests answered so far.
+  std::vector<std::string> ReplySubjects() {
     std::lock_guard lock(mu_);
-    return last_reply_subject_;
+    return reply_subjects_;
+  }
+
+  // Makes `calls` calls on each of `threads` threads at once, every tenth
+  // to a slower responder; returns how many did not get their own reply.
+  int WrongRepliesOfCallsFrom(int threads, int calls) {
+    Respond("fast", absl::ZeroDuration());
+    Respond("slow", absl::Milliseconds(20));
+    std::vector<int> wrong(threads, 0);
+    std::vector<std::thread> callers;
+    for (int t = 0; t < threads; ++t) {
+      callers.emplace_back([&, t] {
+        for (int i = 0; i < calls; ++i) {
+          std::string data = absl::StrCat(t, "/", i);
+          absl::StatusOr<WireMessage> reply =
+              Call(i % 10 == 0 ? "slow" : "fast", data, absl::Seconds(30));
+          if (!reply.ok() || reply->data != data) ++wrong[t];
+        }
+      });
+    }
+    for (std::thread& caller : callers) caller.join();
+    int total = 0;
+    for (int count : wrong) total += count;
+    return total;
   }
 
   std::shared_ptr<Transport> responder_;
   std::vector<std::unique_ptr<Subscription>> subscriptions_;
   std::mutex mu_;
-  std::string last_reply_subject_;  // Of the last request answered; guarded by mu_.
+  std::vector<std::string> reply_subjects_;  // Guarded by mu_.
 };
 
 TEST_F(RequestAndWaitTest, ACallThatWaitsAloneGetsItsReplyOnTheSecondInbox) {
@@ -74,7 +100,7 @@ TEST_F(RequestAndWaitTest, ACallThatWaitsAloneGetsItsReplyOnTheSecondInbox) {
     ASSERT_TRUE(reply.ok()) << reply.status();
     EXPECT_EQ(reply->data, absl::StrCat("call ", i));
     // `_INBOX.<nuid>.d<g>.<n>` (docs/PROTOCOL.md), not the shared inbox.
-    EXPECT_NE(LastReplySubject().find(".d1."), std::string::npos) << LastReplySubject();
+    EXPECT_NE(ReplySubjects().back().find(".d1."), std::string::npos) << ReplySubjects().back();
   }
 }
 
@@ -106,25 +132,38 @@ TEST_F(RequestAndWaitTest, NobodyListeningIsUnavailableAndUnprocessed) {
   EXPECT_TRUE(IsUnprocessed(reply.status())) << reply.status();
 }
 
-TEST_F(RequestAndWaitTest, CallsFromManyThreadsEachGetTheirOwnReply) {
-  Respond("fast", absl::ZeroDuration());
-  Respond("slow", absl::Milliseconds(20));
+TEST_F(RequestAndWaitTest, CallsThatWaitTogetherEachReadTheirOwnInbox) {
+  // One request at a time: all are sent before the first is answered.
+  Respond("slow", absl::Milliseconds(300));
   constexpr int kThreads = 8;
-  constexpr int kCalls = 100;
-  std::vector<int> wrong(kThreads, 0);
-  std::vector<std::thread> threads;
+  std::latch start(kThreads);
+  std::vector<std::thread> callers;
+  std::vector<absl::Status> outcomes(kThreads);
   for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kCalls; ++i) {
-        std::string data = absl::StrCat(t, "/", i);
-        absl::StatusOr<WireMessage> reply =
-            Call(i % 10 == 0 ? "slow" : "fast", data, absl::Seconds(20));
-        if (!reply.ok() || reply->data != data) ++wrong[t];
-      }
+    callers.emplace_back([&, t] {
+      start.arrive_and_wait();
+      outcomes[t] = Call("slow", "x", absl::Seconds(30)).status();
     });
   }
-  for (std::thread& thread : threads) thread.join();
-  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(wrong[t], 0) << "thread " << t;
+  for (std::thread& caller : callers) caller.join();
+  for (const absl::Status& outcome : outcomes) EXPECT_TRUE(outcome.ok()) << outcome;
+  // `_INBOX.<nuid>.d<g>.<n>`: a subscription of its own for each.
+  std::set<std::string> inboxes;
+  for (const std::string& subject : ReplySubjects()) {
+    size_t d = subject.find(".d");
+    ASSERT_NE(d, std::string::npos) << subject;
+    inboxes.insert(subject.substr(0, subject.find('.', d + 1)));
+  }
+  EXPECT_EQ(inboxes.size(), kThreads);
+}
+
+TEST_F(RequestAndWaitTest, CallsFromManyThreadsEachGetTheirOwnReply) {
+  EXPECT_EQ(WrongRepliesOfCallsFrom(8, 100), 0);
+}
+
+// More than the transport has inboxes for: the rest wait on the shared one.
+TEST_F(RequestAndWaitTest, CallsFromMoreThreadsThanInboxesEachGetTheirOwnReply) {
+  EXPECT_EQ(WrongRepliesOfCallsFrom(80, 10), 0);
 }
 
 TEST_F(RequestAndWaitTest, LosingTheConnectionEndsTheWaitWithUnavailableAndCallsWorkAfter) {

@@ -218,7 +218,7 @@ class Transport {
   // Request for a caller that blocks until the outcome: returns what Request
   // would hand `on_reply`. A transport may read the reply on the calling
   // thread, which saves a thread hand-off per call; the NATS transport does
-  // for one such call at a time (docs/PROTOCOL.md, "How the micro client
+  // for up to 64 such calls at once (docs/PROTOCOL.md, "How the micro client
   // routes replies"). The default waits for Request's outcome.
   virtual absl::StatusOr<WireMessage> RequestAndWait(const WireMessage& request,
                                                      absl::Time deadline);

@@ -1,8 +1,8 @@
 // Transport over nats.c. Everything addressed to this connection arrives on
 // one wildcard subscription `_INBOX.<nuid>.*`: the last token is a request's
 // reply token (waiting in `pending_`), a stream id (in `streams_`), or 0 for
-// pings; but a blocking call that waits alone reads its reply on its own
-// thread from a second one (DirectInbox). One timer thread handles request
+// pings; but blocking calls read their replies on their own threads from
+// subscriptions of their own (DirectInboxes). One timer thread handles request
 // and stream deadlines and the heartbeats of docs/PROTOCOL.md.
 
 #include <nats/nats.h>
@@ -338,8 +338,13 @@ absl::Status TransportDestroyed() {
 // inbox's delivery thread would be woken first, to wake the caller.
 class DirectInbox {
  public:
-  DirectInbox(natsConnection* connection, std::string inbox, std::shared_ptr<MsgReaper> reaper)
-      : connection_(connection), inbox_(std::move(inbox)), reaper_(std::move(reaper)) {}
+  // `generations` numbers the subscriptions of every DirectInbox of the connection.
+  DirectInbox(natsConnection* connection, std::string inbox, std::shared_ptr<MsgReaper> reaper,
+              std::atomic<uint64_t>* generations)
+      : connection_(connection),
+        inbox_(std::move(inbox)),
+        reaper_(std::move(reaper)),
+        generations_(generations) {}
   // Ends the wait of a call in progress, with CANCELLED, and waits for it.
   ~DirectInbox() {
     Interrupt(TransportDestroyed());
@@ -384,7 +389,7 @@ class DirectInbox {
     }
     if (sub_ == nullptr) {
       interruption_ = absl::OkStatus();
-      prefix_ = absl::StrCat(inbox_, ".d", ++generation_, ".");
+      prefix_ = absl::StrCat(inbox_, ".d", generations_->fetch_add(1) + 1, ".");
       natsSubscription* sub = nullptr;
       std::string subject = absl::StrCat(prefix_, "*");
       if (natsConnection_SubscribeSync(&sub, connection_, subject.c_str()) != NATS_OK) {
@@ -439,13 +444,73 @@ class DirectInbox {
   natsConnection* const connection_;
   const std::string inbox_;
   const std::shared_ptr<MsgReaper> reaper_;
-  std::mutex busy_;  // Held by the call using the inbox; guards what follows but sub_.
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t>* const generations_;
+  std::mutex busy_;     // Held by the call using the inbox; guards what follows but sub_.
   std::string prefix_;  // `<inbox>.d<generation>.`
   uint64_t next_ = 1;
   std::mutex mu_;  // Guards sub_ and interruption_, which Interrupt sets from any thread.
   natsSubscription* sub_ = nullptr;
   absl::Status interruption_;  // Why the last Interrupt came.
+};
+
+// A DirectInbox for each blocking call that waits, up to kMaxInboxes at
+// once; calls beyond them wait on the shared inbox.
+class DirectInboxes {
+ public:
+  DirectInboxes(natsConnection* connection, std::string inbox, std::shared_ptr<MsgReaper> reaper)
+      : connection_(connection), inbox_(std::move(inbox)), reaper_(std::move(reaper)) {}
+
+  // Ends the waits of calls in progress, with CANCELLED, and waits for them.
+  ~DirectInboxes() {
+    std::unique_lock lock(mu_);
+    for (auto& inbox : all_) inbox->Interrupt(TransportDestroyed());
+    returned_.wait(lock, [this] { return idle_.size() == all_.size(); });
+  }
+
+  // DirectInbox::TryCall on an idle inbox; nullopt, with nothing sent, when
+  // all kMaxInboxes are in use.
+  std::optional<absl::StatusOr<WireMessage>> TryCall(
+      absl::Time deadline, absl::FunctionRef<absl::Status(const std::string&)> publish) {
+    DirectInbox* inbox = Take();
+    if (inbox == nullptr) return std::nullopt;
+    std::optional<absl::StatusOr<WireMessage>> outcome = inbox->TryCall(deadline, publish);
+    std::lock_guard lock(mu_);
+    idle_.push_back(inbox);
+    returned_.notify_all();
+    return outcome;
+  }
+
+  // DirectInbox::Interrupt on every inbox.
+  void Interrupt(const absl::Status& reason) {
+    std::lock_guard lock(mu_);
+    for (auto& inbox : all_) inbox->Interrupt(reason);
+  }
+
+ private:
+  static constexpr size_t kMaxInboxes = 64;
+
+  // The inbox used last (its subscription is the likeliest to be warm), a
+  // new one, or nullptr when kMaxInboxes are in use.
+  DirectInbox* Take() {
+    std::lock_guard lock(mu_);
+    if (!idle_.empty()) {
+      DirectInbox* inbox = idle_.back();
+      idle_.pop_back();
+      return inbox;
+    }
+    if (all_.size() >= kMaxInboxes) return nullptr;
+    all_.push_back(std::make_unique<DirectInbox>(connection_, inbox_, reaper_, &generations_));
+    return all_.back().get();
+  }
+
+  natsConnection* const connection_;
+  const std::string inbox_;
+  const std::shared_ptr<MsgReaper> reaper_;
+  std::atomic<uint64_t> generations_{0};
+  std::mutex mu_;
+  std::condition_variable returned_;               // An inbox went back to idle_.
+  std::vector<std::unique_ptr<DirectInbox>> all_;  // Guarded by mu_, as is idle_.
+  std::vector<DirectInbox*> idle_;
 };
 
 // The connection's inbox part of an address `<inbox>.<id>`.
@@ -538,7 +603,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     inbox_subscription_.reset(static_cast<NatsSubscription*>(subscription->release()));
     {
       std::lock_guard lock(relay_->mu);  // A disconnect may be failing everything.
-      direct_inbox_ = std::make_unique<DirectInbox>(connection_, inbox_, reaper_);
+      direct_inbox_ = std::make_unique<DirectInboxes>(connection_, inbox_, reaper_);
     }
     timers_ = std::make_unique<internal::TimerQueue>();
     ScheduleHeartbeat();
@@ -1009,7 +1074,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
   std::string ping_address_;
   absl::Duration heartbeat_;
   std::unique_ptr<NatsSubscription> inbox_subscription_;
-  std::unique_ptr<DirectInbox> direct_inbox_;
+  std::unique_ptr<DirectInboxes> direct_inbox_;
   std::unique_ptr<internal::TimerQueue> timers_;
 
   // Guards the members below it.
