@@ -332,10 +332,10 @@ absl::Status TransportDestroyed() {
   return absl::CancelledError("transport destroyed before the reply");
 }
 
-// The replies of blocking calls, one call at a time, read by the thread that
-// waits for them (docs/PROTOCOL.md, "How the micro client routes replies"):
-// nats.c's reader thread then wakes the caller itself, where the shared
-// inbox's delivery thread would be woken first, to wake the caller.
+// The replies of blocking calls, one call at a time (DirectInboxes sees to
+// that), read by the thread that waits for them (docs/PROTOCOL.md, "How the micro client routes
+// replies"): nats.c's reader thread then wakes the caller itself, where the shared inbox's delivery
+// thread would be woken first, to wake the caller.
 class DirectInbox {
  public:
   // `generations` numbers the subscriptions of every DirectInbox of the connection.
@@ -345,21 +345,13 @@ class DirectInbox {
         inbox_(std::move(inbox)),
         reaper_(std::move(reaper)),
         generations_(generations) {}
-  // Ends the wait of a call in progress, with CANCELLED, and waits for it.
-  ~DirectInbox() {
-    Interrupt(TransportDestroyed());
-    std::lock_guard busy(busy_);
-    Renew();
-  }
+  ~DirectInbox() { Renew(); }  // No call may be in progress.
 
   // Sends a request with `publish`, which is given the reply subject, and
   // waits on this thread for the reply until `deadline`. nullopt, with
-  // nothing sent, while another call uses the inbox or when it cannot
-  // subscribe.
+  // nothing sent, when it cannot subscribe.
   std::optional<absl::StatusOr<WireMessage>> TryCall(
       absl::Time deadline, absl::FunctionRef<absl::Status(const std::string&)> publish) {
-    std::unique_lock busy(busy_, std::try_to_lock);
-    if (!busy.owns_lock()) return std::nullopt;
     natsSubscription* sub = Subscription();
     if (sub == nullptr) return std::nullopt;
     std::string reply = absl::StrCat(prefix_, next_++);
@@ -380,7 +372,7 @@ class DirectInbox {
 
  private:
   // The subscription of the current generation, subscribed on first use or
-  // after Renew; nullptr if that fails. Under busy_.
+  // after Renew; nullptr if that fails.
   natsSubscription* Subscription() {
     std::lock_guard lock(mu_);
     if (sub_ != nullptr && !natsSubscription_IsValid(sub_)) {  // Interrupted while idle.
@@ -433,8 +425,7 @@ class DirectInbox {
   // Waits longer than this are made of several.
   static constexpr absl::Duration kLongestWait = absl::Hours(1);
 
-  // Ends the current generation: the next call subscribes anew. Under busy_
-  // or with no call in progress.
+  // Ends the current generation: the next call subscribes anew.
   void Renew() {
     std::lock_guard lock(mu_);
     if (sub_ != nullptr) natsSubscription_Destroy(sub_);  // Unsubscribes.
@@ -445,7 +436,6 @@ class DirectInbox {
   const std::string inbox_;
   const std::shared_ptr<MsgReaper> reaper_;
   std::atomic<uint64_t>* const generations_;
-  std::mutex busy_;     // Held by the call using the inbox; guards what follows but sub_.
   std::string prefix_;  // `<inbox>.d<generation>.`
   uint64_t next_ = 1;
   std::mutex mu_;  // Guards sub_ and interruption_, which Interrupt sets from any thread.
