@@ -124,14 +124,10 @@ class BrokerTest : public ::testing::Test {
   // with "no responders" only after the earlier ones. A subscription drained
   // afterwards receives all of them.
   static void RoutedBarrier(Transport& transport) {
-    internal::Notification done;
-    absl::Status outcome;
-    transport.Request(WireMessage{"broker_test.barrier", "", {}, ""},
-                      absl::Now() + absl::Seconds(10), [&](absl::StatusOr<WireMessage> reply) {
-                        outcome = reply.status();
-                        done.Notify();
-                      });
-    done.WaitForNotification();
+    absl::Status outcome = transport
+                               .RequestAndWait(WireMessage{"broker_test.barrier", "", {}, ""},
+                                               absl::Now() + absl::Seconds(10))
+                               .status();
     ASSERT_EQ(outcome.code(), absl::StatusCode::kUnavailable) << outcome;
   }
 
@@ -696,15 +692,8 @@ TEST_F(BrokerTest, ServerSubscribersAreAnnouncedAndDrainedOnStop) {
             absl::StatusCode::kFailedPrecondition);
 
   // The INFO document, as any NATS client reads it (docs/PROTOCOL.md).
-  internal::Notification answered;
-  absl::StatusOr<WireMessage> info;
-  publisher_transport_->Request(WireMessage{"$SRV.INFO.billing", "", {}, ""},
-                                absl::Now() + absl::Seconds(5),
-                                [&](absl::StatusOr<WireMessage> reply) {
-                                  info = std::move(reply);
-                                  answered.Notify();
-                                });
-  answered.WaitForNotification();
+  absl::StatusOr<WireMessage> info = publisher_transport_->RequestAndWait(
+      WireMessage{"$SRV.INFO.billing", "", {}, ""}, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_NE(info->data.find(
                 R"("subscribers":[)"

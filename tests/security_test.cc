@@ -17,7 +17,6 @@
 #include "support/nats_jwt.h"
 #include "support/nats_server.h"
 #include "support/nkeys.h"
-#include "util/notification.h"
 
 namespace micro {
 namespace {
@@ -33,14 +32,8 @@ void ExpectRoundTrip(Transport& transport) {
     transport.Publish(WireMessage{request.reply, "", {}, request.data}).IgnoreError();
   });
   ASSERT_TRUE(subscription.ok()) << subscription.status();
-  internal::Notification done;
-  absl::StatusOr<WireMessage> reply;
-  transport.Request(WireMessage{"security.echo", "", {}, "hello"}, absl::Now() + absl::Seconds(5),
-                    [&](absl::StatusOr<WireMessage> r) {
-                      reply = std::move(r);
-                      done.Notify();
-                    });
-  done.WaitForNotification();
+  absl::StatusOr<WireMessage> reply = transport.RequestAndWait(
+      WireMessage{"security.echo", "", {}, "hello"}, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_EQ(reply->data, "hello");
 }

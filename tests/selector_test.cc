@@ -22,7 +22,6 @@
 #include "support/echo_instance.h"
 #include "support/nats_server.h"
 #include "support/process.h"
-#include "util/notification.h"
 
 namespace micro {
 namespace {
@@ -713,14 +712,8 @@ TEST_F(BalancingTest, StreamsGoToTheSelectedInstance) {
   // done, just after the client saw the end: poll briefly).
   nlohmann::json endpoint;
   for (int i = 0; i < 100 && endpoint["num_requests"] != 1; ++i) {
-    internal::Notification done;
-    absl::StatusOr<WireMessage> answer;
-    transport_->Request(WireMessage{"$SRV.STATS.micro-testing-Chat", "", {}, ""},
-                        absl::Now() + absl::Seconds(5), [&](absl::StatusOr<WireMessage> reply) {
-                          answer = std::move(reply);
-                          done.Notify();
-                        });
-    done.WaitForNotification();
+    absl::StatusOr<WireMessage> answer = transport_->RequestAndWait(
+        WireMessage{"$SRV.STATS.micro-testing-Chat", "", {}, ""}, absl::Now() + absl::Seconds(5));
     ASSERT_TRUE(answer.ok()) << answer.status();
     endpoint = nlohmann::json::parse(answer->data)["endpoints"][0];
     if (endpoint["num_requests"] != 1) absl::SleepFor(absl::Milliseconds(20));

@@ -5,7 +5,6 @@
 #include <google/protobuf/descriptor_database.h>
 #include <google/protobuf/dynamic_message.h>
 
-#include <future>
 #include <memory>
 #include <set>
 #include <string>
@@ -67,14 +66,8 @@ absl::StatusOr<std::string> FetchSchema(Transport& transport, std::string_view n
     return absl::InvalidArgumentError(
         absl::StrCat("instance id '", ToAbsl(id), "' must be letters and digits"));
   }
-  std::promise<absl::StatusOr<WireMessage>> promise;
-  std::future<absl::StatusOr<WireMessage>> future = promise.get_future();
-  transport.Request(
-      WireMessage{discovery::SrvSubject(discovery::Verb::kSchema, name, id), "", {}, ""}, deadline,
-      [&promise](absl::StatusOr<WireMessage> reply) mutable {
-        promise.set_value(std::move(reply));
-      });
-  absl::StatusOr<WireMessage> reply = future.get();
+  absl::StatusOr<WireMessage> reply = transport.RequestAndWait(
+      WireMessage{discovery::SrvSubject(discovery::Verb::kSchema, name, id), "", {}, ""}, deadline);
   if (!reply.ok()) {
     if (reply.status().code() == absl::StatusCode::kDeadlineExceeded ||
         reply.status().code() == absl::StatusCode::kUnavailable) {
