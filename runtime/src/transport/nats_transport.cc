@@ -408,6 +408,12 @@ class DirectInbox {
             reaper_->Destroy(msg);
             continue;
           }
+          // The wait is rounded up to a millisecond: a reply that came in
+          // that overshoot is too late, as the shared inbox's timer has it.
+          if (absl::Now() >= deadline) {
+            reaper_->Destroy(msg);
+            return NoReplyByDeadline();
+          }
           return ToWireMessage(msg, *reaper_);
         case NATS_NO_RESPONDERS:
           return NoResponders("the subject");
