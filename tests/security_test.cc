@@ -17,6 +17,7 @@
 #include "support/nats_jwt.h"
 #include "support/nats_server.h"
 #include "support/nkeys.h"
+#include "util/notification.h"
 
 namespace micro {
 namespace {
@@ -32,8 +33,14 @@ void ExpectRoundTrip(Transport& transport) {
     transport.Publish(WireMessage{request.reply, "", {}, request.data}).IgnoreError();
   });
   ASSERT_TRUE(subscription.ok()) << subscription.status();
-  absl::StatusOr<WireMessage> reply = transport.RequestAndWait(
-      WireMessage{"security.echo", "", {}, "hello"}, absl::Now() + absl::Seconds(5));
+  internal::Notification done;
+  absl::StatusOr<WireMessage> reply;
+  transport.Request(WireMessage{"security.echo", "", {}, "hello"}, absl::Now() + absl::Seconds(5),
+                    [&](absl::StatusOr<WireMessage> r) {
+                      reply = std::move(r);
+                      done.Notify();
+                    });
+  done.WaitForNotification();
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_EQ(reply->data, "hello");
 }
