@@ -4,6 +4,7 @@
 #include <nats/nats.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -161,6 +162,86 @@ TEST_F(UnaryTest, InlineUnaryHandlersDoNotUseTheExecutor) {
     server.Stop();
     EXPECT_EQ(executor->scheduled(), inline_handlers ? 0 : 2) << "inline: " << inline_handlers;
   }
+}
+
+// ClientOptions::inline_callbacks: a completion with a reply, an error
+// reply included, runs where the reply was received; completions without
+// one (an error before sending, the deadline) still go to the executor.
+TEST_F(UnaryTest, InlineCallbacksRunRepliesWithoutTheExecutor) {
+  for (bool inline_callbacks : {false, true}) {
+    auto executor = std::make_shared<CountingExecutor>();
+    ClientOptions options;
+    options.callback_executor = executor;
+    options.inline_callbacks = inline_callbacks;
+    std::unique_ptr<Echo::Stub> stub =
+        Echo::NewStub(std::make_shared<Client>(client_transport_, options));
+    // Each call's status, and whether its callback ran on this thread.
+    auto call = [&](ClientContext* context, const EchoRequest& request) {
+      EchoReply reply;
+      internal::Notification done;
+      absl::Status status = absl::UnknownError("not called");
+      std::thread::id ran_on;
+      stub->AsyncEcho(context, request, &reply, [&](absl::Status outcome) {
+        status = outcome;
+        ran_on = std::this_thread::get_id();
+        done.Notify();
+      });
+      EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+      EXPECT_NE(ran_on, std::this_thread::get_id());
+      return status;
+    };
+    ClientContext ok;
+    ok.set_timeout(absl::Seconds(5));
+    EXPECT_TRUE(call(&ok, Request("fine")).ok());
+    ClientContext refused;
+    refused.set_timeout(absl::Seconds(5));
+    EchoRequest fail = Request("no");
+    fail.set_fail_code(static_cast<int>(absl::StatusCode::kNotFound));
+    EXPECT_EQ(call(&refused, fail).code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ(executor->scheduled(), inline_callbacks ? 0 : 2) << "inline: " << inline_callbacks;
+
+    ClientContext invalid;
+    invalid.AddMetadata("micro-status", "0");
+    EXPECT_EQ(call(&invalid, Request("x")).code(), absl::StatusCode::kInvalidArgument);
+    ClientContext late;
+    late.set_timeout(absl::Milliseconds(100));
+    EchoRequest slow = Request("slow");
+    slow.set_sleep_ms(400);
+    EXPECT_EQ(call(&late, slow).code(), absl::StatusCode::kDeadlineExceeded);
+    EXPECT_EQ(executor->scheduled(), inline_callbacks ? 2 : 4) << "inline: " << inline_callbacks;
+  }
+}
+
+// The completion of one call starts the next, as a pipelined client does,
+// on the thread that received the reply.
+TEST_F(UnaryTest, AnInlineCallbackMayStartTheNextCall) {
+  auto executor = std::make_shared<CountingExecutor>();
+  ClientOptions options;
+  options.callback_executor = executor;
+  options.inline_callbacks = true;
+  std::unique_ptr<Echo::Stub> stub =
+      Echo::NewStub(std::make_shared<Client>(client_transport_, options));
+  constexpr int kCalls = 50;
+  std::vector<ClientContext> contexts(kCalls);
+  std::vector<EchoReply> replies(kCalls);
+  std::atomic<int> ok{0};
+  internal::Notification done;
+  std::function<void(int)> start = [&](int i) {
+    contexts[i].set_timeout(absl::Seconds(5));
+    stub->AsyncEcho(&contexts[i], Request(absl::StrCat(i)), &replies[i],
+                    [&, i](absl::Status status) {
+                      if (status.ok() && replies[i].text() == absl::StrCat(i)) ++ok;
+                      if (i + 1 < kCalls) {
+                        start(i + 1);
+                      } else {
+                        done.Notify();
+                      }
+                    });
+  };
+  start(0);
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(ok.load(), kCalls);
+  EXPECT_EQ(executor->scheduled(), 0);
 }
 
 // The slow call runs on the thread that read it (ServerOptions::

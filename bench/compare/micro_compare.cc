@@ -71,6 +71,7 @@ enum class Kind {
   kMicroSync,
   kMicroInlineSync,
   kMicroAsync,
+  kMicroAsyncInline,
   kNatsSync,
   kNatsAsync,
   kGrpcSync,
@@ -95,6 +96,8 @@ constexpr Contender kContenders[] = {
     {Kind::kMicroInlineSync, "micro-inline-sync", "micro, sync stub, server inline_unary_handlers",
      "micro-inline", false},
     {Kind::kMicroAsync, "micro-async", "micro, async stub (callback)", "micro", true},
+    {Kind::kMicroAsyncInline, "micro-async-inline",
+     "micro, async stub (callback), client inline_callbacks", "micro", true},
     {Kind::kNatsSync, "nats-sync", "raw nats.c, sync Request", "nats", false},
     {Kind::kNatsAsync, "nats-async", "raw nats.c, async publish + shared reply sub", "nats", true},
     {Kind::kGrpcSync, "grpc-sync", "gRPC C++ 1.51, sync unary", "grpc", false},
@@ -271,6 +274,10 @@ class MicroClient final : public AsyncClient {
     auto client = std::unique_ptr<MicroClient>(new MicroClient);
     auto shared = std::make_shared<micro::Client>(*transport);
     client->stub_ = micro::testing::Echo::NewStub(shared);
+    micro::ClientOptions inline_callbacks;
+    inline_callbacks.inline_callbacks = true;
+    client->inline_callbacks_stub_ = micro::testing::Echo::NewStub(
+        std::make_shared<micro::Client>(*transport, std::move(inline_callbacks)));
     client->inline_stub_ = micro::bench::InlineEcho::NewStub(shared);
     client->raw_stub_.client = shared;
     return client;
@@ -283,8 +290,9 @@ class MicroClient final : public AsyncClient {
   }
 
   // Before each async run.
-  void set_request(const EchoRequest* request) {
+  void set_request(const EchoRequest* request, Kind kind) {
     request_ = request;
+    async_stub_ = kind == Kind::kMicroAsyncInline ? inline_callbacks_stub_.get() : stub_.get();
     calls_.resize(kAsyncOnlyInFlight);
   }
 
@@ -299,7 +307,7 @@ class MicroClient final : public AsyncClient {
     call.context = std::make_unique<micro::ClientContext>();  // One per call.
     call.context->set_timeout(absl::FromChrono(kCallTimeout));
     call.reply.Clear();
-    stub_->AsyncEcho(
+    async_stub_->AsyncEcho(
         call.context.get(), *request_, &call.reply, [this, lane, &call](absl::Status status) {
           bool ok = status.ok() ? SamePayload(call.reply, *request_)
                                 : Fail(absl::StrCat("micro AsyncEcho: ", status.ToString()));
@@ -321,6 +329,9 @@ class MicroClient final : public AsyncClient {
 
   std::unique_ptr<micro::testing::Echo::Stub> stub_;
   std::unique_ptr<micro::bench::InlineEcho::Stub> inline_stub_;
+  // Echo from a client with ClientOptions::inline_callbacks.
+  std::unique_ptr<micro::testing::Echo::Stub> inline_callbacks_stub_;
+  micro::testing::Echo::Stub* async_stub_ = nullptr;  // The one async runs use.
   // The raw replier's subject as a micro method: it answers a plain NATS
   // message, which micro reads as an OK reply.
   struct RawReplierStub {
@@ -671,7 +682,8 @@ class Bench {
       case Kind::kMicroSyncToRaw:
         return RunSync(micro_->Sync(request, row.kind), row.in_flight, budget, lanes);
       case Kind::kMicroAsync:
-        micro_->set_request(&request);
+      case Kind::kMicroAsyncInline:
+        micro_->set_request(&request, row.kind);
         return micro_->Run(row.in_flight, budget, lanes);
       case Kind::kNatsSync:
         return RunSync(nats_client_->Sync(request), row.in_flight, budget, lanes);
@@ -903,7 +915,7 @@ std::vector<Target> Targets(const std::vector<Row>& rows, const std::vector<Rate
     ratio(Kind::kMicroSync, Kind::kGrpcSync, payload, 1, &Result::p50_us,
           absl::StrCat("p50 latency, ", label, ", micro sync / gRPC (stretch)"), 1.0, true);
   }
-  for (Kind kind : {Kind::kMicroSync, Kind::kMicroAsync}) {
+  for (Kind kind : {Kind::kMicroSync, Kind::kMicroAsync, Kind::kMicroAsyncInline}) {
     std::string name = Find(kind).key;
     ratio(kind, Kind::kGrpcSync, 16, 64, &Result::calls_per_s,
           absl::StrCat("calls/s at 64 in flight, ", name, " / gRPC sync"), 2.0, false);
@@ -1025,8 +1037,9 @@ constexpr char kUsage[] =
     "usage: micro_compare [--quick] [--seconds S] [--warmup S] [--rounds R] [--calls N]\n"
     "                     [--rate-runs R] [--stream-scale F] [--broker-messages N]\n"
     "                     [--json out.json]\n"
-    "                     [--only micro-sync,micro-inline-sync,micro-async,nats-sync,nats-async,\n"
-    "                             grpc-sync,micro-stream,nats-pubsub,nats-pubsub-asap,\n"
+    "                     [--only micro-sync,micro-inline-sync,micro-async,micro-async-inline,\n"
+    "                             nats-sync,nats-async,grpc-sync,micro-stream,nats-pubsub,\n"
+    "                             nats-pubsub-asap,\n"
     "                             micro-broker,micro-broker-inline,nats-events-asap,nats-events]\n"
     "                     [--payload 16,4096] [--in-flight 1,8,64,512]\n"
     "                     [--peer-prefix 'command args']\n";

@@ -58,6 +58,17 @@ struct ClientOptions {
   absl::Duration default_timeout = absl::Seconds(30);
   // Where async completions run. Default: a pool of 2 threads owned by the client.
   std::shared_ptr<Executor> callback_executor;
+  // Runs the completion of an async call that got a reply on the NATS
+  // delivery thread that received it, as a plain nats.c subscriber does,
+  // instead of on `callback_executor`: one thread hand-off less per call,
+  // about a fifth of the client's CPU per call at 64 in flight
+  // (docs/PERFORMANCE.md). Replies to all calls of the transport then wait
+  // while a completion runs, so only for callbacks that never block (no
+  // Client::Call, no waiting on other calls). Completions without a reply
+  // (deadline, no server, lost connection, errors before sending) still run
+  // on `callback_executor`, and so does one whose reply comes while the
+  // thread that called AsyncCall is still inside it.
+  bool inline_callbacks = false;
   RetryPolicy retry;
   // Around every call and stream; see micro/interceptor.h.
   ClientInterceptors interceptors;
@@ -79,7 +90,8 @@ struct ClientOptions {
   SelectFilter filter;
 };
 
-// Completion of an async call, run on the client's callback executor.
+// Completion of an async call, run on the client's callback executor (or
+// inline, see ClientOptions::inline_callbacks).
 using CallCallback = absl::AnyInvocable<void(absl::Status) &&>;
 
 // Thread-safe; share one client among all stubs of a process. The transport
@@ -114,7 +126,9 @@ class Client {
   absl::Status Call(ClientContext* context, const MethodInfo& method,
                     const google::protobuf::Message& request, google::protobuf::Message* response);
 
-  // Returns at once; `on_done` runs exactly once, on the callback executor.
+  // Returns at once; `on_done` runs exactly once, on the callback executor
+  // (or inline, see ClientOptions::inline_callbacks), never on this thread
+  // before AsyncCall returns.
   // `context` and `response` must stay valid until it runs; `request` may be
   // destroyed as soon as AsyncCall returns.
   void AsyncCall(ClientContext* context, const MethodInfo& method,

@@ -27,6 +27,10 @@ namespace {
 
 constexpr int kDefaultCallbackThreads = 2;
 
+// How many AsyncCalls this thread is inside: a completion must not run there
+// before AsyncCall returns, inline_callbacks or not.
+thread_local int async_calls_starting_here = 0;
+
 // Turns the transport's outcome into the call's status and decoded response.
 absl::Status FinishCall(absl::StatusOr<WireMessage> reply, ClientContext* context,
                         google::protobuf::Message* response) {
@@ -208,6 +212,7 @@ class Client::Impl {
   internal::InFlight& in_flight() { return in_flight_; }
 
   Executor& callback_executor() { return *options_.callback_executor; }
+  bool inline_callbacks() const { return options_.inline_callbacks; }
 
   const ClientInterceptors& interceptors() const { return options_.interceptors; }
 
@@ -471,24 +476,31 @@ void Client::AsyncCall(ClientContext* context, const MethodInfo& method,
   impl_->in_flight().Start();
   Impl* impl = impl_.get();
   auto chain = std::make_shared<InterceptorChain>(&impl_->interceptors(), &method, context);
-  // Decoding and the user's code run on the executor, never on a NATS
-  // delivery thread, nor on this one.
+  // Decoding and the user's code run on the executor, never on this thread,
+  // and on a NATS delivery thread only if asked to (inline_callbacks).
   auto complete = [impl, context, response, chain,
                    on_done = std::move(on_done)](absl::StatusOr<WireMessage> reply) mutable {
-    impl->callback_executor().Schedule([impl, context, response, chain,
-                                        on_done = std::move(on_done),
-                                        reply = std::move(reply)]() mutable {
+    const bool run_here = reply.ok() && impl->inline_callbacks() && async_calls_starting_here == 0;
+    auto finish = [impl, context, response, chain, on_done = std::move(on_done),
+                   reply = std::move(reply)]() mutable {
       absl::Status status = FinishCall(std::move(reply), context, response);
       chain->End(status);
       std::move(on_done)(status);
       impl->in_flight().Finish();
-    });
+    };
+    if (run_here) {
+      finish();
+    } else {
+      impl->callback_executor().Schedule(std::move(finish));
+    }
   };
-  if (absl::Status started = chain->Start(); !started.ok()) {
+  ++async_calls_starting_here;
+  if (absl::Status started = chain->Start(); started.ok()) {
+    impl_->Start(context, method, request, std::move(complete));
+  } else {
     complete(started);
-    return;
   }
-  impl_->Start(context, method, request, std::move(complete));
+  --async_calls_starting_here;
 }
 
 }  // namespace micro
