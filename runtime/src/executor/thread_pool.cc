@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "micro/executor.h"
+#include "util/write_batch.h"
 
 namespace micro {
 namespace {
@@ -37,18 +38,28 @@ class ThreadPool final : public Executor {
   }
 
  private:
+  // What tasks publish is written once the queue runs dry, or before
+  // (util/write_batch.h): while tasks keep coming, their writes go together.
   void Work() {
+    std::unique_lock lock(mu_);
     while (true) {
-      absl::AnyInvocable<void() &&> task;
-      {
-        std::unique_lock lock(mu_);
-        ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        // Drain the queue before honouring `stopping_`: queued work is never dropped.
-        if (queue_.empty()) return;
-        task = std::move(queue_.front());
-        queue_.pop_front();
+      if (queue_.empty()) {
+        lock.unlock();
+        internal::WriteBatch::FlushThisThread();
+        lock.lock();
       }
-      std::move(task)();
+      ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      // Drain the queue before honouring `stopping_`: queued work is never dropped.
+      if (queue_.empty()) return;
+      {
+        absl::AnyInvocable<void()&&> task = std::move(queue_.front());
+        queue_.pop_front();
+        lock.unlock();
+        internal::WriteBatch batch;
+        std::move(task)();
+        batch.End(/*idle=*/false);
+      }  // The task is gone before the lock is taken again.
+      lock.lock();
     }
   }
 

@@ -32,10 +32,12 @@
 #include "absl/time/clock.h"
 #include "micro/transport.h"
 #include "protocol/wire.h"
+#include "transport/socket_loop.h"
 #include "transport/stream_core.h"
 #include "util/notification.h"
 #include "util/strings.h"
 #include "util/timer_queue.h"
+#include "util/write_batch.h"
 
 namespace micro {
 namespace {
@@ -228,9 +230,13 @@ class NatsSubscription final : public Subscription {
 
   int64_t Dropped() const override { return DroppedOf(sub_); }
 
-  static void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  // What the handler publishes is written once no message waits behind this
+  // one (SocketLoop): one system call for a burst of replies.
+  static void OnMessage(natsConnection*, natsSubscription* sub, natsMsg* msg, void* closure) {
     auto* state = static_cast<State*>(closure);
+    internal::WriteBatch batch;
     state->handler(ToWireMessage(msg, *state->reaper));
+    batch.End(/*idle=*/PendingOf(sub) == 0);
   }
 
   static void OnComplete(void* closure) { static_cast<State*>(closure)->completed.Notify(); }
@@ -531,7 +537,12 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     inbox_subscription_.reset();  // No more replies or frames arrive.
     direct_inbox_.reset();        // A blocking call that waits ends with CANCELLED.
     FailEverything(TransportDestroyed());
-    if (connection_ != nullptr) natsConnection_Destroy(connection_);
+    if (connection_ != nullptr) {
+      if (writer_ != nullptr) writer_->Close();
+      natsConnection_Close(connection_);
+      loop_.reset();  // Its thread may read the connection until it stops.
+      natsConnection_Destroy(connection_);
+    }
   }
 
   absl::Status Connect(const TransportOptions& options) {
@@ -558,7 +569,17 @@ class NatsTransport final : public Transport, private internal::StreamHost {
       s = natsOptions_SetReconnectWait(opts, absl::ToInt64Milliseconds(options.reconnect_wait));
     }
     // Without it every publish waits up to 1 ms for nats.c's flusher thread.
-    if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
+    // Over TLS nats.c keeps its own reading thread and writes each publish
+    // itself (SendAsap): its event loop mode can block the loop inside
+    // OpenSSL, or miss data OpenSSL already decrypted.
+    if (options.tls.enabled) {
+      if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
+    } else {
+      absl::StatusOr<std::unique_ptr<internal::SocketLoop>> loop = internal::SocketLoop::Create();
+      if (!loop.ok()) return loop.status();
+      loop_ = *std::move(loop);
+      if (s == NATS_OK) s = loop_->Install(opts);
+    }
     if (s == NATS_OK) s = SetSecurityOptions(options, opts);
     // nats.c's reference to the relay, released by the closed callback once
     // a connection exists; until then it is ours.
@@ -585,6 +606,7 @@ class NatsTransport final : public Transport, private internal::StreamHost {
       return FromNats(s, absl::StrCat("cannot connect to NATS at '", options.url, "'"));
     }
     relay_ref.release();  // The closed callback deletes it.
+    if (loop_ != nullptr) writer_ = std::make_shared<internal::ConnectionWriter>(loop_.get());
     RefreshConnectionState();
 
     natsInbox* inbox = nullptr;
@@ -662,8 +684,13 @@ class NatsTransport final : public Transport, private internal::StreamHost {
 
   absl::StatusOr<WireMessage> RequestAndWait(const WireMessage& request,
                                              absl::Time deadline) override {
-    std::optional<absl::StatusOr<WireMessage>> direct = direct_inbox_->TryCall(
-        deadline, [&](const std::string& reply) { return PublishCallStart(request, reply); });
+    // The caller blocks next: nothing it sent may wait for a batch to end.
+    std::optional<absl::StatusOr<WireMessage>> direct =
+        direct_inbox_->TryCall(deadline, [&](const std::string& reply) {
+          absl::Status sent = PublishCallStart(request, reply);
+          internal::WriteBatch::FlushThisThread();
+          return sent;
+        });
     if (direct.has_value()) return *std::move(direct);
     return Transport::RequestAndWait(request, deadline);
   }
@@ -1006,7 +1033,10 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     }
     natsStatus s = message.headers.empty() ? PublishWithoutHeaders(message, reply)
                                            : PublishWithHeaders(message, reply);
-    if (s == NATS_OK) return absl::OkStatus();            // No error text to build on the hot path.
+    if (s == NATS_OK) {
+      if (writer_ != nullptr && !internal::WriteBatch::Defer(writer_)) writer_->Flush();
+      return absl::OkStatus();  // No error text to build on the hot path.
+    }
     if (s == NATS_MAX_PAYLOAD) RefreshConnectionState();  // A new server with a lower limit.
     return FromNats(s, absl::StrCat("cannot publish to '", message.subject, "'"));
   }
@@ -1060,6 +1090,9 @@ class NatsTransport final : public Transport, private internal::StreamHost {
   const std::shared_ptr<CallbackRelay> relay_ = std::make_shared<CallbackRelay>(this);
   // Shared with the subscriptions, whose handlers may outlive the transport.
   const std::shared_ptr<MsgReaper> reaper_ = std::make_shared<MsgReaper>();
+  // The connection's event loop, and what writes its buffered publishes.
+  std::unique_ptr<internal::SocketLoop> loop_;
+  std::shared_ptr<internal::ConnectionWriter> writer_;
   natsConnection* connection_ = nullptr;
   // natsConnection_GetMaxPayload and natsConnection_Status, as of the last
   // connection callback: a check made between a change and its callback is
@@ -1105,6 +1138,7 @@ absl::StatusOr<WireMessage> Transport::RequestAndWait(const WireMessage& request
     outcome->reply = std::move(reply);
     outcome->done.Notify();
   });
+  internal::WriteBatch::FlushThisThread();  // The request must not wait for us.
   outcome->done.WaitForNotification();
   return std::move(outcome->reply);
 }

@@ -1,0 +1,202 @@
+#include "transport/socket_loop.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace micro::internal {
+namespace {
+
+// Set by the write callback when nats.c has written everything it buffered,
+// on the thread that called natsConnection_ProcessWriteEvent.
+thread_local bool all_written = false;
+
+// Whether this thread is a loop's, which writes what it was asked to after
+// each round anyway.
+thread_local bool on_loop_thread = false;
+
+}  // namespace
+
+void ConnectionWriter::Flush() {
+  std::lock_guard lock(mu_);
+  if (loop_ != nullptr) loop_->Flush();
+}
+
+void ConnectionWriter::Close() {
+  std::lock_guard lock(mu_);
+  loop_ = nullptr;
+}
+
+absl::StatusOr<std::unique_ptr<SocketLoop>> SocketLoop::Create() {
+  std::unique_ptr<SocketLoop> loop(new SocketLoop);
+  loop->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  loop->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (loop->epoll_fd_ < 0 || loop->wake_fd_ < 0) {
+    return absl::InternalError(absl::StrCat("socket loop: ", std::strerror(errno)));
+  }
+  epoll_event wake{};
+  wake.events = EPOLLIN;
+  wake.data.u64 = 0;
+  if (epoll_ctl(loop->epoll_fd_, EPOLL_CTL_ADD, loop->wake_fd_, &wake) != 0) {
+    return absl::InternalError(absl::StrCat("socket loop: ", std::strerror(errno)));
+  }
+  loop->thread_ = std::thread([raw = loop.get()] { raw->Run(); });
+  return loop;
+}
+
+SocketLoop::~SocketLoop() {
+  stopping_.store(true);
+  if (thread_.joinable()) {
+    Wake();
+    thread_.join();
+  }
+  if (wake_fd_ >= 0) close(wake_fd_);
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+}
+
+natsStatus SocketLoop::Install(natsOptions* options) {
+  natsStatus s = natsOptions_SetEventLoop(options, this, &OnAttach, &OnRead, &OnWrite, &OnDetach);
+  if (s == NATS_OK) s = natsOptions_SetSendAsap(options, false);
+  return s;
+}
+
+void SocketLoop::Flush() {
+  std::lock_guard write_lock(write_mu_);
+  natsConnection* connection;
+  {
+    std::lock_guard lock(mu_);
+    connection = connection_;
+  }
+  if (connection == nullptr || natsConnection_Buffered(connection) <= 0) return;
+  all_written = false;
+  natsConnection_ProcessWriteEvent(connection);
+  if (all_written) return;
+  // A partial write (or none: a reconnect began): the rest once the socket
+  // takes it.
+  std::lock_guard lock(mu_);
+  if (!writing_ && connection_ != nullptr) {
+    writing_ = true;
+    UpdateLocked();
+  }
+}
+
+void SocketLoop::FlushOnLoop() {
+  write_requested_.store(true);
+  if (!on_loop_thread) Wake();
+}
+
+void SocketLoop::Wake() {
+  uint64_t one = 1;
+  // Fails only when the counter is full, and then the loop wakes anyway.
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+}
+
+natsStatus SocketLoop::OnAttach(void** user_data, void* loop, natsConnection* connection,
+                                natsSock socket) {
+  auto* self = static_cast<SocketLoop*>(loop);
+  std::lock_guard lock(self->mu_);
+  if (self->registered_) {
+    // The socket of the connection before a reconnect: closed by nats.c,
+    // which took it out of the epoll set, unless its number came back.
+    epoll_ctl(self->epoll_fd_, EPOLL_CTL_DEL, self->socket_, nullptr);
+    self->registered_ = false;
+  }
+  self->connection_ = connection;
+  self->socket_ = socket;
+  self->reading_ = true;
+  self->writing_ = false;
+  self->UpdateLocked();
+  *user_data = self;
+  return self->registered_ ? NATS_OK : NATS_ERR;
+}
+
+natsStatus SocketLoop::OnRead(void* user_data, bool add) {
+  auto* self = static_cast<SocketLoop*>(user_data);
+  std::lock_guard lock(self->mu_);
+  self->reading_ = add;
+  self->UpdateLocked();
+  return NATS_OK;
+}
+
+natsStatus SocketLoop::OnWrite(void* user_data, bool add) {
+  auto* self = static_cast<SocketLoop*>(user_data);
+  if (!add) {
+    all_written = true;
+    std::lock_guard lock(self->mu_);
+    if (self->writing_) {
+      self->writing_ = false;
+      self->UpdateLocked();
+    }
+    return NATS_OK;
+  }
+  // nats.c wants buffered data written: its flusher, a PING, a protocol
+  // line, or a buffer grown past its size. nats.c holds the connection's
+  // lock here, so the loop thread writes it.
+  self->FlushOnLoop();
+  return NATS_OK;
+}
+
+natsStatus SocketLoop::OnDetach(void* user_data) {
+  auto* self = static_cast<SocketLoop*>(user_data);
+  std::lock_guard lock(self->mu_);
+  if (self->registered_) epoll_ctl(self->epoll_fd_, EPOLL_CTL_DEL, self->socket_, nullptr);
+  self->registered_ = false;
+  self->connection_ = nullptr;
+  self->socket_ = kNoSocket;
+  return NATS_OK;
+}
+
+void SocketLoop::UpdateLocked() {
+  if (socket_ == kNoSocket) return;
+  epoll_event event{};
+  event.events = (reading_ ? uint32_t{EPOLLIN} : 0u) | (writing_ ? uint32_t{EPOLLOUT} : 0u);
+  event.data.u64 = 1;
+  if (registered_) {
+    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, socket_, &event);
+    return;
+  }
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, socket_, &event) == 0 ||
+      (errno == EEXIST && epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, socket_, &event) == 0)) {
+    registered_ = true;
+  }
+}
+
+void SocketLoop::Run() {
+  on_loop_thread = true;
+  epoll_event events[4];
+  while (!stopping_.load()) {
+    int n = epoll_wait(epoll_fd_, events, 4, -1);
+    if (n < 0 && errno != EINTR) break;
+    bool readable = false;
+    bool writable = false;
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.u64 == 0) {
+        uint64_t count;
+        [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof(count));
+        continue;
+      }
+      if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) readable = true;
+      if (events[i].events & EPOLLOUT) writable = true;
+    }
+    natsConnection* connection;
+    {
+      std::lock_guard lock(mu_);
+      connection = connection_;
+    }
+    // The connection stays allocated until the transport destroys it, after
+    // this loop has stopped.
+    if (connection == nullptr) continue;
+    if (readable) natsConnection_ProcessReadEvent(connection);
+    if (writable || write_requested_.exchange(false)) Flush();
+  }
+}
+
+}  // namespace micro::internal

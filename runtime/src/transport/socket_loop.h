@@ -1,0 +1,100 @@
+// Runs a nats.c connection in nats.c's external event loop mode
+// (natsOptions_SetEventLoop), on a thread of our own, so that we decide when
+// the connection's buffered publishes reach the socket: a publish is written
+// at once (Flush right after it), unless it was made on a thread that has more
+// work queued right now (util/write_batch.h), where it waits for the batch:
+// the replies a delivery thread publishes for a burst of calls then cost one
+// system call, not one each (docs/PERFORMANCE.md, "Writes in batches").
+//
+// nats.c's own flusher thread stays as the safety net: it writes whatever was
+// buffered about 1 ms after the first publish that did not flush itself, so a
+// batch that never ends (a handler that blocks) delays its writes by 1 ms at
+// most. Reading is ours too: the loop thread calls
+// natsConnection_ProcessReadEvent when the socket is readable, where nats.c
+// would have read on a thread of its own.
+#ifndef MICRO_RUNTIME_TRANSPORT_SOCKET_LOOP_H_
+#define MICRO_RUNTIME_TRANSPORT_SOCKET_LOOP_H_
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "util/write_batch.h"
+
+namespace micro::internal {
+
+class SocketLoop;
+
+// A transport's handle on its loop for writing, which WriteBatch may hold on
+// to after the transport is gone: Close makes Flush a no-op first.
+class ConnectionWriter final : public DeferredWriter {
+ public:
+  explicit ConnectionWriter(SocketLoop* loop) : loop_(loop) {}
+
+  // SocketLoop::Flush, until Close.
+  void Flush() override;
+  void Close();
+
+ private:
+  std::mutex mu_;
+  SocketLoop* loop_;  // Guarded by mu_; null once closed.
+};
+
+// The event loop of one connection: an epoll thread.
+class SocketLoop {
+ public:
+  static constexpr natsSock kNoSocket = -1;
+
+  static absl::StatusOr<std::unique_ptr<SocketLoop>> Create();
+  ~SocketLoop();  // Stops the thread; the connection must be closed first.
+
+  // Makes the connection that `options` creates run on this loop, with its
+  // publishes buffered until flushed (no SendAsap).
+  natsStatus Install(natsOptions* options);
+
+  // Writes what the connection buffered, at once, on this thread (the rest
+  // of a partial write goes once the socket can take it). Any thread but one
+  // inside a nats.c callback of this connection.
+  void Flush();
+
+  // Has the loop thread Flush.
+  void FlushOnLoop();
+
+ private:
+  SocketLoop() = default;
+
+  static natsStatus OnAttach(void** user_data, void* loop, natsConnection* connection,
+                             natsSock socket);
+  static natsStatus OnRead(void* user_data, bool add);
+  static natsStatus OnWrite(void* user_data, bool add);
+  static natsStatus OnDetach(void* user_data);
+
+  void Run();
+  void Wake();
+  // Registers the socket for the events wanted. Holding mu_.
+  void UpdateLocked();
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  // Held around every natsConnection_ProcessWriteEvent, which must not see an
+  // empty buffer: it would take the 0 bytes written for a closed connection.
+  std::mutex write_mu_;
+  std::mutex mu_;
+  natsConnection* connection_ = nullptr;  // Guarded by mu_, as are the next four.
+  natsSock socket_ = kNoSocket;
+  bool reading_ = false;
+  bool writing_ = false;  // Waiting for the socket to take the rest.
+  bool registered_ = false;
+  std::atomic<bool> write_requested_{false};
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace micro::internal
+
+#endif  // MICRO_RUNTIME_TRANSPORT_SOCKET_LOOP_H_

@@ -1,0 +1,47 @@
+#include "util/write_batch.h"
+
+#include <utility>
+#include <vector>
+
+namespace micro::internal {
+namespace {
+
+// This thread's open batches and what they hold back.
+struct Batches {
+  int open = 0;
+  int deferred_publishes = 0;
+  std::vector<std::shared_ptr<DeferredWriter>> writers;
+};
+thread_local Batches batches;
+
+}  // namespace
+
+bool WriteBatch::Defer(const std::shared_ptr<DeferredWriter>& writer) {
+  if (batches.open == 0) return false;
+  bool held = false;
+  for (const auto& other : batches.writers) held = held || other == writer;
+  if (!held) batches.writers.push_back(writer);
+  if (++batches.deferred_publishes >= kMaxDeferred) FlushThisThread();
+  return true;
+}
+
+void WriteBatch::FlushThisThread() {
+  batches.deferred_publishes = 0;
+  if (batches.writers.empty()) return;
+  std::vector<std::shared_ptr<DeferredWriter>> writers;
+  writers.swap(batches.writers);
+  for (const auto& writer : writers) writer->Flush();
+}
+
+WriteBatch::WriteBatch() { ++batches.open; }
+
+WriteBatch::~WriteBatch() {
+  if (!ended_) End(true);
+}
+
+void WriteBatch::End(bool idle) {
+  ended_ = true;
+  if (--batches.open == 0 && idle) FlushThisThread();
+}
+
+}  // namespace micro::internal
