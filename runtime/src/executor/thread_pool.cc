@@ -38,8 +38,9 @@ class ThreadPool final : public Executor {
   }
 
  private:
-  // What tasks publish is written once the queue runs dry, or before
-  // (util/write_batch.h): while tasks keep coming, their writes go together.
+  // A task that starts while others wait holds back what it publishes,
+  // which is written once the queue runs dry (util/write_batch.h): while
+  // tasks keep coming, their writes go together.
   void Work() {
     std::unique_lock lock(mu_);
     while (true) {
@@ -54,8 +55,8 @@ class ThreadPool final : public Executor {
       {
         absl::AnyInvocable<void()&&> task = std::move(queue_.front());
         queue_.pop_front();
+        internal::WriteBatch batch(/*hold=*/!queue_.empty());
         lock.unlock();
-        internal::WriteBatch batch;
         std::move(task)();
         batch.End(/*idle=*/false);
       }  // The task is gone before the lock is taken again.

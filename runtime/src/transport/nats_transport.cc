@@ -230,11 +230,12 @@ class NatsSubscription final : public Subscription {
 
   int64_t Dropped() const override { return DroppedOf(sub_); }
 
-  // What the handler publishes is written once no message waits behind this
-  // one (SocketLoop): one system call for a burst of replies.
+  // While messages wait behind this one, what the handler publishes is
+  // written with what the next ones publish (util/write_batch.h): one system
+  // call for a burst of replies.
   static void OnMessage(natsConnection*, natsSubscription* sub, natsMsg* msg, void* closure) {
     auto* state = static_cast<State*>(closure);
-    internal::WriteBatch batch;
+    internal::WriteBatch batch(/*hold=*/PendingOf(sub) > 0);
     state->handler(ToWireMessage(msg, *state->reaper));
     batch.End(/*idle=*/PendingOf(sub) == 0);
   }
@@ -540,7 +541,8 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     if (connection_ != nullptr) {
       if (writer_ != nullptr) writer_->Close();
       natsConnection_Close(connection_);
-      loop_.reset();  // Its thread may read the connection until it stops.
+      // Its thread may read the connection until it stops.
+      internal::SocketLoop::Destroy(std::move(loop_));
       natsConnection_Destroy(connection_);
     }
   }
@@ -569,10 +571,12 @@ class NatsTransport final : public Transport, private internal::StreamHost {
       s = natsOptions_SetReconnectWait(opts, absl::ToInt64Milliseconds(options.reconnect_wait));
     }
     // Without it every publish waits up to 1 ms for nats.c's flusher thread.
-    // Over TLS nats.c keeps its own reading thread and writes each publish
-    // itself (SendAsap): its event loop mode can block the loop inside
-    // OpenSSL, or miss data OpenSSL already decrypted.
-    if (options.tls.enabled) {
+    // Over TLS (asked for in the options or by a tls:// URL) nats.c keeps
+    // its own reading thread and writes each publish itself (SendAsap): in
+    // its event loop mode OpenSSL, waiting for the rest of a record, would
+    // block the loop thread. (A server that requires TLS of a client that
+    // asked for none gets it on the loop all the same.)
+    if (options.tls.enabled || absl::StrContains(absl::AsciiStrToLower(options.url), "tls://")) {
       if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
     } else {
       absl::StatusOr<std::unique_ptr<internal::SocketLoop>> loop = internal::SocketLoop::Create();
@@ -1034,7 +1038,10 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     natsStatus s = message.headers.empty() ? PublishWithoutHeaders(message, reply)
                                            : PublishWithHeaders(message, reply);
     if (s == NATS_OK) {
-      if (writer_ != nullptr && !internal::WriteBatch::Defer(writer_)) writer_->Flush();
+      if (writer_ != nullptr && !internal::WriteBatch::Defer(writer_)) {
+        writer_->Flush();
+        loop_->WaitWhileBacklogged();
+      }
       return absl::OkStatus();  // No error text to build on the hot path.
     }
     if (s == NATS_MAX_PAYLOAD) RefreshConnectionState();  // A new server with a lower limit.

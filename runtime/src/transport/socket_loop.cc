@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -14,6 +15,9 @@
 
 namespace micro::internal {
 namespace {
+
+// How long Destroy waits for nats.c to detach a closed connection.
+constexpr auto kDetachTimeout = std::chrono::seconds(10);
 
 // Set by the write callback when nats.c has written everything it buffered,
 // on the thread that called natsConnection_ProcessWriteEvent.
@@ -52,6 +56,20 @@ absl::StatusOr<std::unique_ptr<SocketLoop>> SocketLoop::Create() {
   return loop;
 }
 
+void SocketLoop::Destroy(std::unique_ptr<SocketLoop> loop) {
+  if (loop == nullptr) return;
+  bool detached;
+  {
+    std::unique_lock lock(loop->mu_);
+    detached = loop->changed_.wait_for(lock, kDetachTimeout, [&] { return !loop->attached_; });
+  }
+  if (detached) return;  // ~SocketLoop.
+  loop->stopping_.store(true);
+  loop->Wake();
+  loop->thread_.join();
+  loop.release();  // nats.c may still call OnDetach.
+}
+
 SocketLoop::~SocketLoop() {
   stopping_.store(true);
   if (thread_.joinable()) {
@@ -75,16 +93,32 @@ void SocketLoop::Flush() {
     std::lock_guard lock(mu_);
     connection = connection_;
   }
-  if (connection == nullptr || natsConnection_Buffered(connection) <= 0) return;
-  all_written = false;
-  natsConnection_ProcessWriteEvent(connection);
-  if (all_written) return;
-  // A partial write (or none: a reconnect began): the rest once the socket
-  // takes it.
+  if (connection == nullptr) return;
+  // The buffer is never empty here after a reconnect began, when nats.c
+  // empties it: it then re-sends the subscriptions (the inbox's, at least).
+  if (natsConnection_Buffered(connection) > 0) {
+    all_written = false;
+    natsConnection_ProcessWriteEvent(connection);
+  } else {
+    all_written = true;
+  }
+  int backlog = all_written ? 0 : natsConnection_Buffered(connection);
   std::lock_guard lock(mu_);
-  if (!writing_ && connection_ != nullptr) {
-    writing_ = true;
+  backlog_.store(backlog);
+  changed_.notify_all();
+  // After a partial write (or none: a reconnect began) the rest goes once
+  // the socket takes it.
+  if (writing_ != !all_written && connection_ != nullptr) {
+    writing_ = !all_written;
     UpdateLocked();
+  }
+}
+
+void SocketLoop::WaitWhileBacklogged() {
+  if (on_loop_thread || backlog_.load() <= kMaxBacklog) return;
+  std::unique_lock lock(mu_);
+  while (writing_ && attached_ && !stopping_.load() && backlog_.load() > kMaxBacklog) {
+    changed_.wait_for(lock, std::chrono::milliseconds(10));
   }
 }
 
@@ -103,19 +137,18 @@ natsStatus SocketLoop::OnAttach(void** user_data, void* loop, natsConnection* co
                                 natsSock socket) {
   auto* self = static_cast<SocketLoop*>(loop);
   std::lock_guard lock(self->mu_);
-  if (self->registered_) {
-    // The socket of the connection before a reconnect: closed by nats.c,
-    // which took it out of the epoll set, unless its number came back.
-    epoll_ctl(self->epoll_fd_, EPOLL_CTL_DEL, self->socket_, nullptr);
-    self->registered_ = false;
-  }
-  self->connection_ = connection;
+  // Before a reconnect nats.c stopped reading the old socket (OnRead false),
+  // which took it out of the epoll set while it was still open.
+  self->registered_ = false;
   self->socket_ = socket;
-  self->reading_ = true;
+  self->reading_ = true;  // nats.c never asks: attaching means reading.
   self->writing_ = false;
   self->UpdateLocked();
+  if (!self->registered_) return NATS_ERR;  // nats.c then frees the connection.
+  self->connection_ = connection;
+  self->attached_ = true;
   *user_data = self;
-  return self->registered_ ? NATS_OK : NATS_ERR;
+  return NATS_OK;
 }
 
 natsStatus SocketLoop::OnRead(void* user_data, bool add) {
@@ -147,15 +180,23 @@ natsStatus SocketLoop::OnWrite(void* user_data, bool add) {
 natsStatus SocketLoop::OnDetach(void* user_data) {
   auto* self = static_cast<SocketLoop*>(user_data);
   std::lock_guard lock(self->mu_);
-  if (self->registered_) epoll_ctl(self->epoll_fd_, EPOLL_CTL_DEL, self->socket_, nullptr);
-  self->registered_ = false;
+  self->reading_ = false;
+  self->writing_ = false;
+  self->UpdateLocked();
   self->connection_ = nullptr;
   self->socket_ = kNoSocket;
+  self->attached_ = false;
+  self->changed_.notify_all();
   return NATS_OK;
 }
 
 void SocketLoop::UpdateLocked() {
   if (socket_ == kNoSocket) return;
+  if (!reading_ && !writing_) {
+    if (registered_) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, socket_, nullptr);
+    registered_ = false;
+    return;
+  }
   epoll_event event{};
   event.events = (reading_ ? uint32_t{EPOLLIN} : 0u) | (writing_ ? uint32_t{EPOLLOUT} : 0u);
   event.data.u64 = 1;

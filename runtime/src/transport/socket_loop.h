@@ -18,6 +18,7 @@
 #include <nats/nats.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -51,19 +52,30 @@ class SocketLoop {
   static constexpr natsSock kNoSocket = -1;
 
   static absl::StatusOr<std::unique_ptr<SocketLoop>> Create();
-  ~SocketLoop();  // Stops the thread; the connection must be closed first.
+  // After the connection was closed: waits for nats.c to detach it (a
+  // reconnect thread giving up may still be closing it), then stops the
+  // thread. If nats.c never detaches, the loop is stopped but leaked, since
+  // nats.c may still call it.
+  static void Destroy(std::unique_ptr<SocketLoop> loop);
+  ~SocketLoop();  // Stops the thread: only without an attached connection.
 
   // Makes the connection that `options` creates run on this loop, with its
   // publishes buffered until flushed (no SendAsap).
   natsStatus Install(natsOptions* options);
 
   // Writes what the connection buffered, at once, on this thread (the rest
-  // of a partial write goes once the socket can take it). Any thread but one
-  // inside a nats.c callback of this connection.
+  // of a partial write goes once the socket can take it). Any thread that
+  // does not hold the connection's lock (the callbacks below do).
   void Flush();
 
   // Has the loop thread Flush.
   void FlushOnLoop();
+
+  // Blocks while more than kMaxBacklog bytes wait for the socket, as a
+  // publisher with SendAsap blocks in its write: a fast publisher must not
+  // grow the buffer without bound. Not on the loop thread (returns at once).
+  void WaitWhileBacklogged();
+  static constexpr int kMaxBacklog = 1 << 20;
 
  private:
   SocketLoop() = default;
@@ -76,7 +88,9 @@ class SocketLoop {
 
   void Run();
   void Wake();
-  // Registers the socket for the events wanted. Holding mu_.
+  // Registers the socket for the events wanted, or removes it when none is:
+  // a socket a child process still holds a copy of would otherwise keep
+  // reporting its hang-up after nats.c closed it. Holding mu_.
   void UpdateLocked();
 
   int epoll_fd_ = -1;
@@ -85,11 +99,14 @@ class SocketLoop {
   // empty buffer: it would take the 0 bytes written for a closed connection.
   std::mutex write_mu_;
   std::mutex mu_;
-  natsConnection* connection_ = nullptr;  // Guarded by mu_, as are the next four.
+  std::condition_variable changed_;       // Detached, or wrote some backlog.
+  natsConnection* connection_ = nullptr;  // Guarded by mu_, as are the next five.
   natsSock socket_ = kNoSocket;
   bool reading_ = false;
   bool writing_ = false;  // Waiting for the socket to take the rest.
   bool registered_ = false;
+  bool attached_ = false;
+  std::atomic<int> backlog_{0};  // Bytes buffered after the last partial write.
   std::atomic<bool> write_requested_{false};
   std::atomic<bool> stopping_{false};
   std::thread thread_;

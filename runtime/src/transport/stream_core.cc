@@ -4,8 +4,18 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "util/write_batch.h"
 
 namespace micro::internal {
+
+template <typename Done>
+void StreamCore::AwaitLocked(std::unique_lock<std::mutex>& lock, Done done) {
+  if (done()) return;
+  lock.unlock();
+  WriteBatch::FlushThisThread();
+  lock.lock();
+  changed_.wait(lock, done);
+}
 
 using protocol::FrameKind;
 
@@ -209,7 +219,7 @@ void StreamCore::Fail(const absl::Status& status) {
 absl::Status StreamCore::Send(std::string data) {
   std::unique_lock lock(mu_);
   size_t size = data.size();
-  changed_.wait(lock, [&] { return final_status_ || send_closed_ || FitsPeerWindowLocked(); });
+  AwaitLocked(lock, [&] { return final_status_ || send_closed_ || FitsPeerWindowLocked(); });
   if (send_closed_) return absl::FailedPreconditionError("the stream is closed for sending");
   if (final_status_) {
     // Never OK: the message was not sent.
@@ -331,8 +341,7 @@ bool StreamCore::PublishAllQueuedLocked(std::unique_lock<std::mutex>& lock) {
 
 absl::Status StreamCore::Recv(std::string* data) {
   std::unique_lock lock(mu_);
-  changed_.wait(lock,
-                [this] { return !received_messages_.empty() || final_status_ || peer_done_; });
+  AwaitLocked(lock, [this] { return !received_messages_.empty() || final_status_ || peer_done_; });
   if (!received_messages_.empty()) {
     *data = std::move(received_messages_.front());
     received_messages_.pop_front();
@@ -361,7 +370,7 @@ absl::Status StreamCore::CloseSend() {
   {
     std::unique_lock lock(mu_);
     if (role_ != Role::kClient) return absl::FailedPreconditionError("only a client half-closes");
-    changed_.wait(lock, [this] { return final_status_ || peer_window_.messages > 0; });
+    AwaitLocked(lock, [this] { return final_status_ || peer_window_.messages > 0; });
     if (final_status_) return *final_status_;
     if (send_closed_) return absl::OkStatus();
     send_closed_ = true;
@@ -419,7 +428,7 @@ void StreamCore::Cancel(const absl::Status& reason) {
 
 absl::Status StreamCore::Finish() {
   std::unique_lock lock(mu_);
-  changed_.wait(lock, [this] { return final_status_.has_value(); });
+  AwaitLocked(lock, [this] { return final_status_.has_value(); });
   return *final_status_;
 }
 
@@ -448,7 +457,7 @@ absl::Status StreamCore::SetInitialMetadata(const Headers& metadata) {
 
 absl::Status StreamCore::WaitForAccept() {
   std::unique_lock lock(mu_);
-  changed_.wait(lock, [this] { return peer_window_.messages != 0 || final_status_.has_value(); });
+  AwaitLocked(lock, [this] { return peer_window_.messages != 0 || final_status_.has_value(); });
   return peer_window_.messages != 0 ? absl::OkStatus() : *final_status_;
 }
 

@@ -113,6 +113,12 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   // The largest data frame body; bigger messages cannot be sent.
   const size_t max_frame_body_;
 
+  // Waits on changed_ until `done`, holding mu_ through `lock`. What this
+  // thread held back to write in a batch (util/write_batch.h) goes out
+  // first: the peer may be what it waits for.
+  template <typename Done>
+  void AwaitLocked(std::unique_lock<std::mutex>& lock, Done done);
+
   std::mutex mu_;
   std::condition_variable changed_;
   std::string peer_address_;

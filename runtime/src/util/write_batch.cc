@@ -9,6 +9,7 @@ namespace {
 // This thread's open batches and what they hold back.
 struct Batches {
   int open = 0;
+  bool hold = false;  // The innermost open batch's.
   int deferred_publishes = 0;
   std::vector<std::shared_ptr<DeferredWriter>> writers;
 };
@@ -17,7 +18,7 @@ thread_local Batches batches;
 }  // namespace
 
 bool WriteBatch::Defer(const std::shared_ptr<DeferredWriter>& writer) {
-  if (batches.open == 0) return false;
+  if (!batches.hold) return false;
   bool held = false;
   for (const auto& other : batches.writers) held = held || other == writer;
   if (!held) batches.writers.push_back(writer);
@@ -33,7 +34,10 @@ void WriteBatch::FlushThisThread() {
   for (const auto& writer : writers) writer->Flush();
 }
 
-WriteBatch::WriteBatch() { ++batches.open; }
+WriteBatch::WriteBatch(bool hold) : outer_hold_(batches.hold) {
+  ++batches.open;
+  batches.hold = hold;
+}
 
 WriteBatch::~WriteBatch() {
   if (!ended_) End(true);
@@ -41,6 +45,7 @@ WriteBatch::~WriteBatch() {
 
 void WriteBatch::End(bool idle) {
   ended_ = true;
+  batches.hold = outer_hold_;
   if (--batches.open == 0 && idle) FlushThisThread();
 }
 

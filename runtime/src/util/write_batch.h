@@ -2,9 +2,12 @@
 // publishes and make them together, once it runs out of work: a burst of
 // replies or requests then costs one system call instead of one each
 // (docs/PERFORMANCE.md, "Writes in batches"). The threads that do this are
-// the runtime's own: NATS delivery threads while their subscription has more
-// messages queued, and the thread pool's workers while their queue is not
-// empty. Publishes elsewhere are written at once.
+// the runtime's own: a NATS delivery thread handling a message while more
+// wait behind it, and a worker of the thread pool running a task while more
+// are queued. Publishes elsewhere are written at once, and a thread that
+// blocks (a blocking call, a stream waiting for its peer) writes what it
+// held first. A held publish that nothing writes (the work after it blocks
+// in user code) goes out with nats.c's flusher, about 1 ms later.
 #ifndef MICRO_RUNTIME_UTIL_WRITE_BATCH_H_
 #define MICRO_RUNTIME_UTIL_WRITE_BATCH_H_
 
@@ -20,7 +23,8 @@ class DeferredWriter {
   virtual void Flush() = 0;
 };
 
-// While one is open on a thread, publishes on it may be held back (Defer).
+// While one that holds is open on a thread, publishes on it are held back
+// (Defer) until the thread runs out of work.
 class WriteBatch {
  public:
   // Most publishes a thread holds back before it writes them anyway, so a
@@ -28,23 +32,26 @@ class WriteBatch {
   static constexpr int kMaxDeferred = 32;
 
   // True if a publish on this thread that `writer` would write at once
-  // should wait for the batch instead, which then flushes `writer`.
+  // should wait instead: the innermost open batch holds. What waits is
+  // written by an idle End or by FlushThisThread.
   static bool Defer(const std::shared_ptr<DeferredWriter>& writer);
 
   // Writes whatever this thread held back: before it blocks or sleeps.
   static void FlushThisThread();
 
-  WriteBatch();
+  // `hold`: the thread has more work queued right now, so its publishes may
+  // wait for what that work publishes.
+  explicit WriteBatch(bool hold);
   ~WriteBatch();  // End(true), unless End was called.
   WriteBatch(const WriteBatch&) = delete;
   WriteBatch& operator=(const WriteBatch&) = delete;
 
   // `idle`: the thread has nothing more queued right now, so what it held
-  // back is written if this is its outermost batch. Otherwise it stays held
-  // until FlushThisThread, an idle End, or kMaxDeferred publishes.
+  // back is written, unless an outer batch is still open.
   void End(bool idle);
 
  private:
+  bool outer_hold_;  // The enclosing batch's, restored by End.
   bool ended_ = false;
 };
 
