@@ -18,12 +18,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "micro/errors.h"
+#include "micro/executor.h"
 #include "support/nats_test.h"
+#include "util/notification.h"
 
 namespace micro {
 namespace {
 
-class RequestAndWaitTest : public testing::NatsTest {
+using ::micro::testing::NatsTest;
+
+class RequestAndWaitTest : public NatsTest {
  protected:
   void SetUp() override {
     NatsTest::SetUp();
@@ -190,6 +194,33 @@ TEST_F(RequestAndWaitTest, LosingTheConnectionEndsTheWaitWithUnavailableAndCalls
   }
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->data, "after");
+}
+
+// A pool task that starts while another is queued holds back what it
+// publishes (util/write_batch.h). If the task after it blocks, nothing of
+// ours writes the publish until that task returns; nats.c's flusher must,
+// through the transport's socket loop.
+TEST_F(NatsTest, APublishHeldBackReachesItsSubscriberWhileTheNextTaskBlocks) {
+  internal::Notification arrived;
+  auto subscription =
+      transport_->Subscribe("held", "", [&arrived](WireMessage) { arrived.Notify(); });
+  ASSERT_TRUE(subscription.ok()) << subscription.status();
+  std::shared_ptr<Executor> pool = NewThreadPoolExecutor(1);
+  std::latch queued(1);
+  internal::Notification blocked_task_done;
+  bool arrived_while_blocked = false;
+  pool->Schedule([&queued] { queued.wait(); });  // Lets the next two queue up.
+  pool->Schedule([this] {
+    EXPECT_TRUE(transport_->Publish(WireMessage{"held", "", {}, "x"}).ok());
+  });
+  pool->Schedule([&] {
+    arrived_while_blocked = arrived.WaitForNotificationWithTimeout(absl::Seconds(10));
+    blocked_task_done.Notify();
+  });
+  queued.count_down();
+  ASSERT_TRUE(blocked_task_done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_TRUE(arrived_while_blocked);
+  (*subscription).reset();
 }
 
 }  // namespace
