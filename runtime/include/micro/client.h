@@ -60,11 +60,11 @@ struct ClientOptions {
   std::shared_ptr<Executor> callback_executor;
   // Runs the completion of an async call that got a reply on the NATS
   // delivery thread that received it, as a plain nats.c subscriber does,
-  // instead of on `callback_executor`: one thread hand-off less per call,
-  // about a fifth of the client's CPU per call at 64 in flight
-  // (docs/PERFORMANCE.md). Replies to all calls of the transport then wait
-  // while a completion runs, so only for callbacks that never block (no
-  // Client::Call, no waiting on other calls). Completions without a reply
+  // instead of on `callback_executor`: one thread hand-off less per call
+  // (docs/PERFORMANCE.md, "Async completions on the delivery thread").
+  // Replies to all calls of the transport then wait while a completion
+  // runs, so only for callbacks that never block (no Client::Call, no
+  // waiting on other calls). Completions without a reply
   // (deadline, no server, lost connection, errors before sending) still run
   // on `callback_executor`, and so does one whose reply comes while the
   // thread that called AsyncCall is still inside it.
