@@ -197,9 +197,8 @@ TEST_F(RequestAndWaitTest, LosingTheConnectionEndsTheWaitWithUnavailableAndCalls
 }
 
 // A pool task that starts while another is queued holds back what it
-// publishes (util/write_batch.h). If the task after it blocks, nothing of
-// ours writes the publish until that task returns; nats.c's flusher must,
-// through the transport's socket loop.
+// publishes (util/write_batch.h). If the task after it blocks, that thread
+// writes nothing until the task returns; the socket loop's backstop must.
 TEST_F(NatsTest, APublishHeldBackReachesItsSubscriberWhileTheNextTaskBlocks) {
   internal::Notification arrived;
   auto subscription =

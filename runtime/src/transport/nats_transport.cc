@@ -1035,10 +1035,20 @@ class NatsTransport final : public Transport, private internal::StreamHost {
           absl::StrCat("message of ", size, " bytes to '", message.subject,
                        "' exceeds the NATS server's max payload of ", limit, " bytes"));
     }
-    natsStatus s = message.headers.empty() ? PublishWithoutHeaders(message, reply)
-                                           : PublishWithHeaders(message, reply);
+    natsStatus s;
+    {
+      // Writing it is ours (below), not the loop's.
+      std::optional<internal::SocketLoop::Publishing> publishing;
+      if (loop_ != nullptr) publishing.emplace(loop_.get());
+      s = message.headers.empty() ? PublishWithoutHeaders(message, reply)
+                                  : PublishWithHeaders(message, reply);
+    }
     if (s == NATS_OK) {
-      if (writer_ != nullptr && !internal::WriteBatch::Defer(writer_)) {
+      if (writer_ == nullptr) {
+        // nats.c wrote it (SendAsap).
+      } else if (internal::WriteBatch::Defer(writer_)) {
+        loop_->Hold();
+      } else {
         writer_->Flush();
         loop_->WaitWhileBacklogged();
       }

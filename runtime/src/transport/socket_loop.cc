@@ -4,10 +4,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -26,6 +28,12 @@ thread_local bool all_written = false;
 // Whether this thread is a loop's, which writes what it was asked to after
 // each round anyway.
 thread_local bool on_loop_thread = false;
+
+// The loop whose connection this thread is publishing on (Publishing).
+thread_local SocketLoop* publishing_on = nullptr;
+
+// How long a held publish may wait for the backstop.
+constexpr auto kBackstop = std::chrono::milliseconds(1);
 
 }  // namespace
 
@@ -82,8 +90,20 @@ SocketLoop::~SocketLoop() {
 
 natsStatus SocketLoop::Install(natsOptions* options) {
   natsStatus s = natsOptions_SetEventLoop(options, this, &OnAttach, &OnRead, &OnWrite, &OnDetach);
-  if (s == NATS_OK) s = natsOptions_SetSendAsap(options, false);
+  // No flusher thread: nats.c asks for each write (OnWrite) at once.
+  if (s == NATS_OK) s = natsOptions_SetSendAsap(options, true);
   return s;
+}
+
+SocketLoop::Publishing::Publishing(SocketLoop* loop) : outer_(publishing_on) {
+  publishing_on = loop;
+}
+
+SocketLoop::Publishing::~Publishing() { publishing_on = outer_; }
+
+void SocketLoop::Hold() {
+  holds_.fetch_add(1);
+  if (!backstop_armed_.load() && !backstop_armed_.exchange(true) && !on_loop_thread) Wake();
 }
 
 void SocketLoop::Flush() {
@@ -170,10 +190,10 @@ natsStatus SocketLoop::OnWrite(void* user_data, bool add) {
     }
     return NATS_OK;
   }
-  // nats.c wants buffered data written: its flusher, a PING, a protocol
-  // line, or a buffer grown past its size. nats.c holds the connection's
-  // lock here, so the loop thread writes it.
-  self->FlushOnLoop();
+  // nats.c wants buffered data written: a publish (its publisher's to
+  // write), a PING, a protocol line. nats.c holds the connection's lock
+  // here, so the loop thread writes it.
+  if (publishing_on != self) self->FlushOnLoop();
   return NATS_OK;
 }
 
@@ -213,8 +233,16 @@ void SocketLoop::UpdateLocked() {
 void SocketLoop::Run() {
   on_loop_thread = true;
   epoll_event events[4];
+  std::optional<std::chrono::steady_clock::time_point> backstop;
   while (!stopping_.load()) {
-    int n = epoll_wait(epoll_fd_, events, 4, -1);
+    int timeout_ms = -1;
+    if (backstop_armed_.load()) {
+      auto now = std::chrono::steady_clock::now();
+      if (!backstop.has_value()) backstop = now + kBackstop;
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(*backstop - now).count();
+      timeout_ms = static_cast<int>(std::max<int64_t>(0, left));
+    }
+    int n = epoll_wait(epoll_fd_, events, 4, timeout_ms);
     if (n < 0 && errno != EINTR) break;
     bool readable = false;
     bool writable = false;
@@ -234,9 +262,17 @@ void SocketLoop::Run() {
     }
     // The connection stays allocated until the transport destroys it, after
     // this loop has stopped.
-    if (connection == nullptr) continue;
-    if (readable) natsConnection_ProcessReadEvent(connection);
-    if (writable || write_requested_.exchange(false)) Flush();
+    if (connection != nullptr && readable) natsConnection_ProcessReadEvent(connection);
+    bool flush = writable || write_requested_.exchange(false);
+    if (backstop.has_value() && std::chrono::steady_clock::now() >= *backstop) {
+      flush = true;
+      backstop.reset();
+      // Disarmed before the count is read: a Hold in between either sees
+      // the backstop off and arms it, or is counted here.
+      backstop_armed_.store(false);
+      if (holds_.exchange(0) > 0) backstop_armed_.store(true);  // Still holding: keep it.
+    }
+    if (connection != nullptr && flush) Flush();
   }
 }
 

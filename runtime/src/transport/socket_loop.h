@@ -6,12 +6,14 @@
 // the replies a delivery thread publishes for a burst of calls then cost one
 // system call, not one each (docs/PERFORMANCE.md, "Writes in batches").
 //
-// nats.c's own flusher thread stays as the safety net: it writes whatever was
-// buffered about 1 ms after the first publish that did not flush itself, so a
-// batch that never ends (a handler that blocks) delays its writes by 1 ms at
-// most. Reading is ours too: the loop thread calls
-// natsConnection_ProcessReadEvent when the socket is readable, where nats.c
-// would have read on a thread of its own.
+// A publish held back has a backstop: while publishes are being held, the
+// loop thread wakes every millisecond and writes what is buffered, so a
+// batch whose thread then blocks (a handler that blocks) delays its writes
+// by about 1 ms at most. (nats.c's own flusher thread, which would do that,
+// wakes twice a millisecond whenever anything is published, held or not: it
+// is off, since each publish is written by its publisher.) Reading is ours
+// too: the loop thread calls natsConnection_ProcessReadEvent when the
+// socket is readable, where nats.c would have read on a thread of its own.
 #ifndef MICRO_RUNTIME_TRANSPORT_SOCKET_LOOP_H_
 #define MICRO_RUNTIME_TRANSPORT_SOCKET_LOOP_H_
 
@@ -19,6 +21,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -59,9 +62,26 @@ class SocketLoop {
   static void Destroy(std::unique_ptr<SocketLoop> loop);
   ~SocketLoop();  // Stops the thread: only without an attached connection.
 
-  // Makes the connection that `options` creates run on this loop, with its
-  // publishes buffered until flushed (no SendAsap).
+  // Makes the connection that `options` creates run on this loop.
   natsStatus Install(natsOptions* options);
+
+  // While one is open, what this thread publishes on the loop's connection
+  // is the thread's to Flush or Hold: nats.c's request to write it is
+  // ignored.
+  class Publishing {
+   public:
+    explicit Publishing(SocketLoop* loop);
+    ~Publishing();
+    Publishing(const Publishing&) = delete;
+    Publishing& operator=(const Publishing&) = delete;
+
+   private:
+    SocketLoop* const outer_;
+  };
+
+  // After a publish is held back instead of flushed: the backstop writes it
+  // within about 1 ms if nothing else does.
+  void Hold();
 
   // Writes what the connection buffered, at once, on this thread (the rest
   // of a partial write goes once the socket can take it). Any thread that
@@ -107,6 +127,9 @@ class SocketLoop {
   bool registered_ = false;
   bool attached_ = false;
   std::atomic<int> backlog_{0};  // Bytes buffered after the last partial write.
+  // The backstop: armed while publishes are held; `holds_` counts them.
+  std::atomic<bool> backstop_armed_{false};
+  std::atomic<uint64_t> holds_{0};
   std::atomic<bool> write_requested_{false};
   std::atomic<bool> stopping_{false};
   std::thread thread_;

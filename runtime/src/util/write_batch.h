@@ -7,7 +7,7 @@
 // are queued. Publishes elsewhere are written at once, and a thread that
 // blocks (a blocking call, a stream waiting for its peer) writes what it
 // held first. A held publish that nothing writes (the work after it blocks
-// in user code) goes out with nats.c's flusher, about 1 ms later.
+// in user code) goes out with the transport's backstop, about 1 ms later.
 #ifndef MICRO_RUNTIME_UTIL_WRITE_BATCH_H_
 #define MICRO_RUNTIME_UTIL_WRITE_BATCH_H_
 
