@@ -1054,6 +1054,9 @@ class NatsTransport final : public Transport, private internal::StreamHost {
       }
       return absl::OkStatus();  // No error text to build on the hot path.
     }
+    // A publish that failed half way may have asked for a write, which the
+    // Publishing scope ignored.
+    if (loop_ != nullptr) loop_->FlushOnLoop();
     if (s == NATS_MAX_PAYLOAD) RefreshConnectionState();  // A new server with a lower limit.
     return FromNats(s, absl::StrCat("cannot publish to '", message.subject, "'"));
   }

@@ -25,9 +25,9 @@ constexpr auto kDetachTimeout = std::chrono::seconds(10);
 // on the thread that called natsConnection_ProcessWriteEvent.
 thread_local bool all_written = false;
 
-// Whether this thread is a loop's, which writes what it was asked to after
-// each round anyway.
-thread_local bool on_loop_thread = false;
+// The loop whose thread this is, if any: it writes what it was asked to
+// after each round anyway.
+thread_local SocketLoop* loop_of_this_thread = nullptr;
 
 // The loop whose connection this thread is publishing on (Publishing).
 thread_local SocketLoop* publishing_on = nullptr;
@@ -103,11 +103,27 @@ SocketLoop::Publishing::~Publishing() { publishing_on = outer_; }
 
 void SocketLoop::Hold() {
   holds_.fetch_add(1);
-  if (!backstop_armed_.load() && !backstop_armed_.exchange(true) && !on_loop_thread) Wake();
+  if (!backstop_armed_.load() && !backstop_armed_.exchange(true) && loop_of_this_thread != this) {
+    Wake();
+  }
 }
 
 void SocketLoop::Flush() {
-  std::lock_guard write_lock(write_mu_);
+  // A thread that finds another writing leaves its bytes to that one, which
+  // goes round again when asked meanwhile: publishers on many threads
+  // neither queue up on the lock nor make a system call each.
+  flush_wanted_.store(true);
+  // The writer stores writing_now_ false before it reads flush_wanted_, and
+  // a thread that found it writing stored flush_wanted_ before it looked:
+  // one of the two sees the other.
+  while (flush_wanted_.load() && !writing_now_.exchange(true)) {
+    flush_wanted_.store(false);
+    WriteLocked();
+    writing_now_.store(false);
+  }
+}
+
+void SocketLoop::WriteLocked() {
   natsConnection* connection;
   {
     std::lock_guard lock(mu_);
@@ -123,19 +139,24 @@ void SocketLoop::Flush() {
     all_written = true;
   }
   int backlog = all_written ? 0 : natsConnection_Buffered(connection);
+  // Nothing written because the connection is gone (a reconnect began, and
+  // nats.c will drop this buffer): waiting for the old socket to take it
+  // would spin on its hang-up.
+  const bool wait_for_socket =
+      !all_written && natsConnection_Status(connection) == NATS_CONN_STATUS_CONNECTED;
   std::lock_guard lock(mu_);
   backlog_.store(backlog);
   changed_.notify_all();
   // After a partial write (or none: a reconnect began) the rest goes once
   // the socket takes it.
-  if (writing_ != !all_written && connection_ != nullptr) {
-    writing_ = !all_written;
+  if (writing_ != wait_for_socket && connection_ != nullptr) {
+    writing_ = wait_for_socket;
     UpdateLocked();
   }
 }
 
 void SocketLoop::WaitWhileBacklogged() {
-  if (on_loop_thread || backlog_.load() <= kMaxBacklog) return;
+  if (loop_of_this_thread == this || backlog_.load() <= kMaxBacklog) return;
   std::unique_lock lock(mu_);
   while (writing_ && attached_ && !stopping_.load() && backlog_.load() > kMaxBacklog) {
     changed_.wait_for(lock, std::chrono::milliseconds(10));
@@ -144,7 +165,7 @@ void SocketLoop::WaitWhileBacklogged() {
 
 void SocketLoop::FlushOnLoop() {
   write_requested_.store(true);
-  if (!on_loop_thread) Wake();
+  if (loop_of_this_thread != this) Wake();
 }
 
 void SocketLoop::Wake() {
@@ -231,7 +252,7 @@ void SocketLoop::UpdateLocked() {
 }
 
 void SocketLoop::Run() {
-  on_loop_thread = true;
+  loop_of_this_thread = this;
   epoll_event events[4];
   std::optional<std::chrono::steady_clock::time_point> backstop;
   while (!stopping_.load()) {

@@ -83,9 +83,10 @@ class SocketLoop {
   // within about 1 ms if nothing else does.
   void Hold();
 
-  // Writes what the connection buffered, at once, on this thread (the rest
-  // of a partial write goes once the socket can take it). Any thread that
-  // does not hold the connection's lock (the callbacks below do).
+  // Writes what the connection buffered, at once, on this thread, or on the
+  // one writing already (the rest of a partial write goes once the socket
+  // can take it). Any thread that does not hold the connection's lock (the
+  // callbacks below do).
   void Flush();
 
   // Has the loop thread Flush.
@@ -108,6 +109,8 @@ class SocketLoop {
 
   void Run();
   void Wake();
+  // Flush's write, by the one thread that set writing_now_.
+  void WriteLocked();
   // Registers the socket for the events wanted, or removes it when none is:
   // a socket a child process still holds a copy of would otherwise keep
   // reporting its hang-up after nats.c closed it. Holding mu_.
@@ -115,9 +118,11 @@ class SocketLoop {
 
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
-  // Held around every natsConnection_ProcessWriteEvent, which must not see an
-  // empty buffer: it would take the 0 bytes written for a closed connection.
-  std::mutex write_mu_;
+  // Set by the one thread that writes (Flush), around its Buffered check
+  // and natsConnection_ProcessWriteEvent, which must not see an empty
+  // buffer: it would take the 0 bytes written for a closed connection.
+  std::atomic<bool> writing_now_{false};
+  std::atomic<bool> flush_wanted_{false};  // Someone asked since the last write began.
   std::mutex mu_;
   std::condition_variable changed_;       // Detached, or wrote some backlog.
   natsConnection* connection_ = nullptr;  // Guarded by mu_, as are the next five.
