@@ -816,7 +816,12 @@ class NatsTransport final : public Transport, private internal::StreamHost {
   internal::StreamHost* AsHost() { return this; }
 
   // StreamHost.
-  absl::Status PublishFrame(const WireMessage& frame) override { return Publish(frame); }
+  // Streams batch messages into frames themselves, and their peers wait for
+  // acks and window updates: no frame waits in a WriteBatch.
+  absl::Status PublishFrame(const WireMessage& frame) override {
+    internal::WriteBatch now(/*hold=*/false);
+    return Publish(frame);
+  }
   internal::TimerQueue& timers() override { return *timers_; }
   void StreamEnded(uint64_t id) override {
     std::lock_guard lock(mu_);

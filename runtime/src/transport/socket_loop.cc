@@ -1,5 +1,6 @@
 #include "transport/socket_loop.h"
 
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -25,12 +26,20 @@ constexpr auto kDetachTimeout = std::chrono::seconds(10);
 // on the thread that called natsConnection_ProcessWriteEvent.
 thread_local bool all_written = false;
 
+// Whether this thread is in natsConnection_ProcessWriteEvent, called by
+// WriteLocked.
+thread_local bool in_write_event = false;
+
 // The loop whose thread this is, if any: it writes what it was asked to
 // after each round anyway.
 thread_local SocketLoop* loop_of_this_thread = nullptr;
 
 // The loop whose connection this thread is publishing on (Publishing).
 thread_local SocketLoop* publishing_on = nullptr;
+
+// How long a publisher waits for a full socket before it checks the
+// connection again.
+constexpr int kFullSocketPollMs = 100;
 
 // How long a held publish may wait for the backstop.
 constexpr auto kBackstop = std::chrono::milliseconds(1);
@@ -124,20 +133,28 @@ void SocketLoop::Flush() {
 }
 
 void SocketLoop::WriteLocked() {
-  natsConnection* connection;
-  {
-    std::lock_guard lock(mu_);
-    connection = connection_;
-  }
+  natsConnection* connection = live_connection_.load();
   if (connection == nullptr) return;
   // The buffer is never empty here after a reconnect began, when nats.c
   // empties it: it then re-sends the subscriptions (the inbox's, at least).
-  if (natsConnection_Buffered(connection) > 0) {
-    all_written = false;
+  all_written = natsConnection_Buffered(connection) <= 0;
+  while (!all_written) {
+    in_write_event = true;
     natsConnection_ProcessWriteEvent(connection);
-  } else {
-    all_written = true;
+    in_write_event = false;
+    // A full socket: an application's thread waits for it, as a blocking
+    // write would (handing the rest to the loop costs two epoll changes and
+    // a wake-up each time); the loop's own thread must not.
+    if (all_written || loop_of_this_thread == this ||
+        natsConnection_Status(connection) != NATS_CONN_STATUS_CONNECTED) {
+      break;
+    }
+    pollfd writable{socket_now_.load(), POLLOUT, 0};
+    poll(&writable, 1, kFullSocketPollMs);
+    all_written = natsConnection_Buffered(connection) <= 0;
   }
+  // The usual case, everything written and nothing waiting: no lock.
+  if (all_written && !waiting_for_socket_.load() && backlog_.load() == 0) return;
   int backlog = all_written ? 0 : natsConnection_Buffered(connection);
   // Nothing written because the connection is gone (a reconnect began, and
   // nats.c will drop this buffer): waiting for the old socket to take it
@@ -151,6 +168,7 @@ void SocketLoop::WriteLocked() {
   // the socket takes it.
   if (writing_ != wait_for_socket && connection_ != nullptr) {
     writing_ = wait_for_socket;
+    waiting_for_socket_.store(wait_for_socket);
     UpdateLocked();
   }
 }
@@ -182,11 +200,14 @@ natsStatus SocketLoop::OnAttach(void** user_data, void* loop, natsConnection* co
   // which took it out of the epoll set while it was still open.
   self->registered_ = false;
   self->socket_ = socket;
+  self->socket_now_.store(socket);
   self->reading_ = true;  // nats.c never asks: attaching means reading.
   self->writing_ = false;
+  self->waiting_for_socket_.store(false);
   self->UpdateLocked();
   if (!self->registered_) return NATS_ERR;  // nats.c then frees the connection.
   self->connection_ = connection;
+  self->live_connection_.store(connection);
   self->attached_ = true;
   *user_data = self;
   return NATS_OK;
@@ -204,9 +225,12 @@ natsStatus SocketLoop::OnWrite(void* user_data, bool add) {
   auto* self = static_cast<SocketLoop*>(user_data);
   if (!add) {
     all_written = true;
-    std::lock_guard lock(self->mu_);
+    // Within a write of ours, WriteLocked settles what follows.
+    if (in_write_event) return NATS_OK;
+    std::lock_guard lock(self->mu_);  // nats.c stops polling: disconnected.
     if (self->writing_) {
       self->writing_ = false;
+      self->waiting_for_socket_.store(false);
       self->UpdateLocked();
     }
     return NATS_OK;
@@ -223,9 +247,12 @@ natsStatus SocketLoop::OnDetach(void* user_data) {
   std::lock_guard lock(self->mu_);
   self->reading_ = false;
   self->writing_ = false;
+  self->waiting_for_socket_.store(false);
   self->UpdateLocked();
   self->connection_ = nullptr;
+  self->live_connection_.store(nullptr);
   self->socket_ = kNoSocket;
+  self->socket_now_.store(kNoSocket);
   self->attached_ = false;
   self->changed_.notify_all();
   return NATS_OK;
@@ -276,11 +303,7 @@ void SocketLoop::Run() {
       if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) readable = true;
       if (events[i].events & EPOLLOUT) writable = true;
     }
-    natsConnection* connection;
-    {
-      std::lock_guard lock(mu_);
-      connection = connection_;
-    }
+    natsConnection* connection = live_connection_.load();
     // The connection stays allocated until the transport destroys it, after
     // this loop has stopped.
     if (connection != nullptr && readable) natsConnection_ProcessReadEvent(connection);

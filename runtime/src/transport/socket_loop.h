@@ -132,6 +132,10 @@ class SocketLoop {
   bool registered_ = false;
   bool attached_ = false;
   std::atomic<int> backlog_{0};  // Bytes buffered after the last partial write.
+  // connection_ and writing_, to read without the lock.
+  std::atomic<natsConnection*> live_connection_{nullptr};
+  std::atomic<natsSock> socket_now_{kNoSocket};
+  std::atomic<bool> waiting_for_socket_{false};
   // The backstop: armed while publishes are held; `holds_` counts them.
   std::atomic<bool> backstop_armed_{false};
   std::atomic<uint64_t> holds_{0};
