@@ -222,5 +222,37 @@ TEST_F(NatsTest, APublishHeldBackReachesItsSubscriberWhileTheNextTaskBlocks) {
   (*subscription).reset();
 }
 
+// TransportOptions::batch_writes off: nats.c's own reader thread and a write
+// per publish, as over TLS. Replies, async and blocking, still arrive.
+TEST_F(NatsTest, WithoutBatchedWritesCallsStillGetTheirReplies) {
+  TransportOptions options;
+  options.url = nats_->url();
+  options.batch_writes = false;
+  auto responder = ConnectNats(options);
+  auto caller = ConnectNats(options);
+  ASSERT_TRUE(responder.ok()) << responder.status();
+  ASSERT_TRUE(caller.ok()) << caller.status();
+  std::shared_ptr<Transport> replier = *responder;
+  auto subscription = replier->Subscribe("echo", "", [replier](WireMessage request) {
+    replier->Publish(WireMessage{request.reply, "", {}, request.data}).IgnoreError();
+  });
+  ASSERT_TRUE(subscription.ok()) << subscription.status();
+  absl::StatusOr<WireMessage> blocking = (*caller)->RequestAndWait(
+      WireMessage{"echo", "", {}, "blocking"}, absl::Now() + absl::Seconds(10));
+  ASSERT_TRUE(blocking.ok()) << blocking.status();
+  EXPECT_EQ(blocking->data, "blocking");
+  internal::Notification done;
+  absl::StatusOr<WireMessage> async;
+  (*caller)->Request(WireMessage{"echo", "", {}, "async"}, absl::Now() + absl::Seconds(10),
+                     [&](absl::StatusOr<WireMessage> reply) {
+                       async = std::move(reply);
+                       done.Notify();
+                     });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  ASSERT_TRUE(async.ok()) << async.status();
+  EXPECT_EQ(async->data, "async");
+  (*subscription).reset();
+}
+
 }  // namespace
 }  // namespace micro

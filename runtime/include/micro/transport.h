@@ -46,6 +46,12 @@ struct TransportOptions {
   // How often this connection pings each peer connection it has streams
   // with. A peer that sends nothing for 3 of its intervals is declared dead.
   absl::Duration stream_heartbeat = absl::Seconds(1);
+  // Runs the connection in nats.c's event loop mode on a thread of the
+  // transport's, which reads the socket, so that publishes made while a
+  // runtime thread has more work queued are written together
+  // (docs/PERFORMANCE.md, "Writes in batches"). False, or over TLS: nats.c
+  // reads on a thread of its own and writes each publish before it returns.
+  bool batch_writes = true;
 
   // Authentication; set at most one kind. Credentials in the URL
   // (`nats://user:pass@host`) work too.

@@ -576,7 +576,8 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     // its event loop mode OpenSSL, waiting for the rest of a record, would
     // block the loop thread. (A server that requires TLS of a client that
     // asked for none gets it on the loop all the same.)
-    if (options.tls.enabled || absl::StrContains(absl::AsciiStrToLower(options.url), "tls://")) {
+    if (!options.batch_writes || options.tls.enabled ||
+        absl::StrContains(absl::AsciiStrToLower(options.url), "tls://")) {
       if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
     } else {
       absl::StatusOr<std::unique_ptr<internal::SocketLoop>> loop = internal::SocketLoop::Create();
