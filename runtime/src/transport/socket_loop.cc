@@ -149,6 +149,10 @@ void SocketLoop::WriteLocked() {
         natsConnection_Status(connection) != NATS_CONN_STATUS_CONNECTED) {
       break;
     }
+    // Publishers that leave their bytes to this thread meanwhile wait
+    // while the backlog is over the limit (WaitWhileBacklogged).
+    backlog_.store(natsConnection_Buffered(connection));
+    changed_.notify_all();
     pollfd writable{socket_now_.load(), POLLOUT, 0};
     poll(&writable, 1, kFullSocketPollMs);
     all_written = natsConnection_Buffered(connection) <= 0;
@@ -176,7 +180,7 @@ void SocketLoop::WriteLocked() {
 void SocketLoop::WaitWhileBacklogged() {
   if (loop_of_this_thread == this || backlog_.load() <= kMaxBacklog) return;
   std::unique_lock lock(mu_);
-  while (writing_ && attached_ && !stopping_.load() && backlog_.load() > kMaxBacklog) {
+  while (attached_ && !stopping_.load() && backlog_.load() > kMaxBacklog) {
     changed_.wait_for(lock, std::chrono::milliseconds(10));
   }
 }

@@ -92,9 +92,11 @@ class SocketLoop {
   // Has the loop thread Flush.
   void FlushOnLoop();
 
-  // Blocks while more than kMaxBacklog bytes wait for the socket, as a
-  // publisher with SendAsap blocks in its write: a fast publisher must not
-  // grow the buffer without bound. Not on the loop thread (returns at once).
+  // Blocks while more than kMaxBacklog bytes wait for the socket (until
+  // they are written, or the connection is closed), as a publisher with
+  // SendAsap blocks in its write: publishers that leave their bytes to the
+  // thread writing must not grow the buffer without bound. Not on the loop
+  // thread (returns at once).
   void WaitWhileBacklogged();
   static constexpr int kMaxBacklog = 1 << 20;
 
