@@ -570,12 +570,14 @@ class NatsTransport final : public Transport, private internal::StreamHost {
     if (s == NATS_OK) {
       s = natsOptions_SetReconnectWait(opts, absl::ToInt64Milliseconds(options.reconnect_wait));
     }
-    // Without it every publish waits up to 1 ms for nats.c's flusher thread.
-    // Over TLS (asked for in the options or by a tls:// URL) nats.c keeps
-    // its own reading thread and writes each publish itself (SendAsap): in
-    // its event loop mode OpenSSL, waiting for the rest of a record, would
-    // block the loop thread. (A server that requires TLS of a client that
-    // asked for none gets it on the loop all the same.)
+    // With batched writes the connection runs on the transport's socket
+    // loop (socket_loop.h). Without them, and over TLS (asked for in the
+    // options or by a tls:// URL), nats.c reads on a thread of its own and
+    // writes each publish itself: SendAsap, or every publish would wait up to
+    // 1 ms for nats.c's flusher thread. In nats.c's event loop mode OpenSSL,
+    // waiting for the rest of a record, would block the loop thread. (A
+    // server that requires TLS of a client that asked for none gets it on
+    // the loop all the same.)
     if (!options.batch_writes || options.tls.enabled ||
         absl::StrContains(absl::AsciiStrToLower(options.url), "tls://")) {
       if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
