@@ -99,6 +99,15 @@ class UnaryTest : public ::testing::Test {
     server_.reset();
   }
 
+  // A stub of a client of its own on the client transport.
+  std::unique_ptr<Echo::Stub> StubWithExecutor(std::shared_ptr<Executor> executor,
+                                               bool inline_callbacks) {
+    ClientOptions options;
+    options.callback_executor = std::move(executor);
+    options.inline_callbacks = inline_callbacks;
+    return Echo::NewStub(std::make_shared<Client>(client_transport_, options));
+  }
+
   EchoRequest Request(std::string text) {
     EchoRequest request;
     request.set_text(std::move(text));
@@ -170,11 +179,7 @@ TEST_F(UnaryTest, InlineUnaryHandlersDoNotUseTheExecutor) {
 TEST_F(UnaryTest, InlineCallbacksRunRepliesWithoutTheExecutor) {
   for (bool inline_callbacks : {false, true}) {
     auto executor = std::make_shared<CountingExecutor>();
-    ClientOptions options;
-    options.callback_executor = executor;
-    options.inline_callbacks = inline_callbacks;
-    std::unique_ptr<Echo::Stub> stub =
-        Echo::NewStub(std::make_shared<Client>(client_transport_, options));
+    std::unique_ptr<Echo::Stub> stub = StubWithExecutor(executor, inline_callbacks);
     // Each call's status, and whether its callback ran on this thread.
     auto call = [&](ClientContext* context, const EchoRequest& request) {
       EchoReply reply;
@@ -216,11 +221,7 @@ TEST_F(UnaryTest, InlineCallbacksRunRepliesWithoutTheExecutor) {
 // on the thread that received the reply.
 TEST_F(UnaryTest, AnInlineCallbackMayStartTheNextCall) {
   auto executor = std::make_shared<CountingExecutor>();
-  ClientOptions options;
-  options.callback_executor = executor;
-  options.inline_callbacks = true;
-  std::unique_ptr<Echo::Stub> stub =
-      Echo::NewStub(std::make_shared<Client>(client_transport_, options));
+  std::unique_ptr<Echo::Stub> stub = StubWithExecutor(executor, /*inline_callbacks=*/true);
   constexpr int kCalls = 50;
   std::vector<ClientContext> contexts(kCalls);
   std::vector<EchoReply> replies(kCalls);
