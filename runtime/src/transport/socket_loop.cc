@@ -170,7 +170,7 @@ void SocketLoop::WriteLocked() {
   changed_.notify_all();
   // After a partial write (or none: a reconnect began) the rest goes once
   // the socket takes it.
-  if (writing_ != wait_for_socket && connection_ != nullptr) {
+  if (writing_ != wait_for_socket && live_connection_.load() != nullptr) {
     writing_ = wait_for_socket;
     waiting_for_socket_.store(wait_for_socket);
     UpdateLocked();
@@ -210,7 +210,6 @@ natsStatus SocketLoop::OnAttach(void** user_data, void* loop, natsConnection* co
   self->waiting_for_socket_.store(false);
   self->UpdateLocked();
   if (!self->registered_) return NATS_ERR;  // nats.c then frees the connection.
-  self->connection_ = connection;
   self->live_connection_.store(connection);
   self->attached_ = true;
   *user_data = self;
@@ -253,7 +252,6 @@ natsStatus SocketLoop::OnDetach(void* user_data) {
   self->writing_ = false;
   self->waiting_for_socket_.store(false);
   self->UpdateLocked();
-  self->connection_ = nullptr;
   self->live_connection_.store(nullptr);
   self->socket_ = kNoSocket;
   self->socket_now_.store(kNoSocket);

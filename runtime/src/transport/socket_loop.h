@@ -126,15 +126,15 @@ class SocketLoop {
   std::atomic<bool> writing_now_{false};
   std::atomic<bool> flush_wanted_{false};  // Someone asked since the last write began.
   std::mutex mu_;
-  std::condition_variable changed_;       // Detached, or wrote some backlog.
-  natsConnection* connection_ = nullptr;  // Guarded by mu_, as are the next five.
-  natsSock socket_ = kNoSocket;
+  std::condition_variable changed_;  // Detached, or wrote some backlog.
+  natsSock socket_ = kNoSocket;      // Guarded by mu_, as are the next four.
   bool reading_ = false;
   bool writing_ = false;  // Waiting for the socket to take the rest.
   bool registered_ = false;
   bool attached_ = false;
   std::atomic<int> backlog_{0};  // Bytes buffered after the last partial write.
-  // connection_ and writing_, to read without the lock.
+  // The attached connection (set and cleared holding mu_), and writing_ to
+  // read without the lock.
   std::atomic<natsConnection*> live_connection_{nullptr};
   std::atomic<natsSock> socket_now_{kNoSocket};
   std::atomic<bool> waiting_for_socket_{false};
